@@ -1,0 +1,3 @@
+from mutualsense.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""Registers every subcommand on the app. Each command lives in its own module."""
+
+from __future__ import annotations
+
+from mutualsense.cli import doctor  # noqa: F401

@@ -1,0 +1,161 @@
+"""What this machine can do: one probe per capability, each with the install hint when missing.
+
+Probes never import heavy packages (torch, TensorRT) when their metadata suffices, so
+``mutualsense doctor`` answers in well under a second on a robot.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.metadata
+import importlib.util
+import platform
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Check", "check_environment"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one probe."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+    required: bool = False
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _python() -> Check:
+    ok = tuple(int(p) for p in platform.python_version_tuple()[:2]) >= (3, 10)
+    return Check("Python", ok, f"{platform.python_version()} ({platform.machine()})", "use Python >= 3.10", True)
+
+
+def _package(name: str, dist: str, hint: str, required: bool = False) -> Callable[[], Check]:
+    def probe() -> Check:
+        v = _version(dist)
+        return Check(name, v is not None, v or "not installed", "" if v else hint, required)
+
+    return probe
+
+
+def _opencv() -> Check:
+    # Jetson images ship OpenCV from apt, with no pip metadata: ask the module itself.
+    if importlib.util.find_spec("cv2") is None:
+        return Check("OpenCV", False, "not installed", "pip install opencv-python-headless", True)
+    import cv2
+
+    return Check("OpenCV", True, str(cv2.__version__), required=True)
+
+
+def _onnxruntime() -> Check:
+    v = _version("onnxruntime") or _version("onnxruntime-gpu")
+    if v is None:
+        return Check("ONNX Runtime", False, "not installed", "pip install onnxruntime", True)
+    try:
+        import onnxruntime as ort
+
+        providers = ", ".join(p.removesuffix("ExecutionProvider") for p in ort.get_available_providers())
+    except Exception as exc:  # a broken install is exactly what doctor must report
+        return Check("ONNX Runtime", False, f"{v}, import failed: {exc}", "reinstall onnxruntime", True)
+    return Check("ONNX Runtime", True, f"{v} (providers: {providers})", required=True)
+
+
+def libusb_present() -> bool:
+    """Whether the libusb-1.0 shared library that pyrealsense2 links against can be found."""
+    return ctypes.util.find_library("usb-1.0") is not None
+
+
+def _realsense() -> Check:
+    v = _version("pyrealsense2")
+    usb = libusb_present()
+    if v is None:
+        return Check("pyrealsense2", False, "not installed", 'pip install "mutualsense[realsense]"')
+    if not usb:
+        return Check(
+            "pyrealsense2", False, f"{v}, libusb-1.0 missing", "apt-get install libusb-1.0-0 (Debian/Ubuntu)"
+        )
+    return Check("pyrealsense2", True, f"{v} (libusb-1.0 present)")
+
+
+def _tensorrt() -> Check:
+    v = _version("tensorrt") or _version("tensorrt-cu12") or _version("tensorrt_libs")
+    if v is None and importlib.util.find_spec("tensorrt") is not None:
+        v = "present"
+    return Check(
+        "TensorRT",
+        v is not None,
+        v or "not installed",
+        "" if v else "comes with JetPack >= 6 on Jetson (sudo apt install nvidia-jetpack); on x86: pip install tensorrt",
+    )
+
+
+def cuda_driver() -> tuple[int, int] | None:
+    """(driver version, device count) from libcuda, or None where there is no usable driver."""
+    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    version, count = ctypes.c_int(0), ctypes.c_int(0)
+    if lib.cuInit(0) != 0 or lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return None
+    if lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return None
+    return version.value, count.value
+
+
+def _cuda() -> Check:
+    found = cuda_driver()
+    if found is None:
+        return Check("CUDA driver/GPU", False, "no CUDA driver", "needs an NVIDIA GPU with its driver (JetPack on Jetson)")
+    version, count = found
+    detail = f"driver {version // 1000}.{version % 1000 // 10}, {count} GPU(s)"
+    return Check("CUDA driver/GPU", count > 0, detail, "" if count else "no GPU visible to the driver")
+
+
+def find_nvcc() -> str | None:
+    """Path to nvcc on PATH or in the usual CUDA install folder."""
+    return shutil.which("nvcc") or next(
+        (p for p in ("/usr/local/cuda/bin/nvcc",) if shutil.which(p)), None
+    )
+
+
+def _nvcc() -> Check:
+    path = find_nvcc()
+    if path is None:
+        return Check("nvcc", False, "not found", "install the CUDA toolkit (JetPack ships it in /usr/local/cuda)")
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    release = next((ln.split("release")[-1].strip() for ln in out.splitlines() if "release" in ln), "?")
+    return Check("nvcc", True, f"{release} ({path})")
+
+
+PROBES: tuple[Callable[[], Check], ...] = (
+    _python,
+    _package("numpy", "numpy", "pip install numpy", True),
+    _opencv,
+    _onnxruntime,
+    _realsense,
+    _package("torch (export, training)", "torch", 'pip install "mutualsense[export]"'),
+    _package("onnx (export)", "onnx", 'pip install "mutualsense[export]"'),
+    _tensorrt,
+    _package("cuda-python", "cuda-python", 'pip install "mutualsense[jetson]"'),
+    _cuda,
+    _nvcc,
+)
+
+
+def check_environment() -> list[Check]:
+    """Run every probe and return its outcome, in display order."""
+    return [probe() for probe in PROBES]
