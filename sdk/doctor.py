@@ -83,9 +83,7 @@ def _realsense() -> Check:
     if v is None:
         return Check("pyrealsense2", False, "not installed", 'pip install "mutualsense[realsense]"')
     if not usb:
-        return Check(
-            "pyrealsense2", False, f"{v}, libusb-1.0 missing", "apt-get install libusb-1.0-0 (Debian/Ubuntu)"
-        )
+        return Check("pyrealsense2", False, f"{v}, libusb-1.0 missing", "apt-get install libusb-1.0-0 (Debian/Ubuntu)")
     return Check("pyrealsense2", True, f"{v} (libusb-1.0 present)")
 
 
@@ -97,7 +95,9 @@ def _tensorrt() -> Check:
         "TensorRT",
         v is not None,
         v or "not installed",
-        "" if v else "comes with JetPack >= 6 on Jetson (sudo apt install nvidia-jetpack); on x86: pip install tensorrt",
+        ""
+        if v
+        else "comes with JetPack >= 6 on Jetson (sudo apt install nvidia-jetpack); on x86: pip install tensorrt",
     )
 
 
@@ -119,7 +119,9 @@ def cuda_driver() -> tuple[int, int] | None:
 def _cuda() -> Check:
     found = cuda_driver()
     if found is None:
-        return Check("CUDA driver/GPU", False, "no CUDA driver", "needs an NVIDIA GPU with its driver (JetPack on Jetson)")
+        return Check(
+            "CUDA driver/GPU", False, "no CUDA driver", "needs an NVIDIA GPU with its driver (JetPack on Jetson)"
+        )
     version, count = found
     detail = f"driver {version // 1000}.{version % 1000 // 10}, {count} GPU(s)"
     return Check("CUDA driver/GPU", count > 0, detail, "" if count else "no GPU visible to the driver")
@@ -127,9 +129,7 @@ def _cuda() -> Check:
 
 def find_nvcc() -> str | None:
     """Path to nvcc on PATH or in the usual CUDA install folder."""
-    return shutil.which("nvcc") or next(
-        (p for p in ("/usr/local/cuda/bin/nvcc",) if shutil.which(p)), None
-    )
+    return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if shutil.which(p)), None)
 
 
 def _nvcc() -> Check:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
-
 from mutualsense import __version__
 from mutualsense.errors import MutualSenseError
+from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["app", "main"]
 
@@ -45,7 +45,7 @@ def _root(
 def report_error(exc: MutualSenseError) -> None:
     """Print an expected failure as one red paragraph (what, then how to fix it)."""
     text = exc.what if exc.remedy is None else f"{exc.what}\nFix: {exc.remedy}"
-    err_console.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
+from mutualsense.cli import app
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from mutualsense.cli import app
 
 
 @app.command()

@@ -1,0 +1,66 @@
+# MutualSense developer entry points. `make demo` and `make test` work on a fresh clone:
+# they create .venv, install the package (editable) with its extras, and the system packages it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install only when pyproject.toml changes.
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
+PYTEST_FLAGS ?=
+ifeq ($(CI),true)
+PYTEST_FLAGS += --color=no -p no:cacheprovider
+endif
+
+.PHONY: demo test test-fast lint typecheck bench sysdeps venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python >= 3.10 is needed (found $$($(PYTHON) --version))"; exit 2; }
+	@rm -f $(VENV)/.installed-*
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: this machine's pip finds the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q "setuptools>=68" wheel
+	$(BIN)/pip install -q -e ".[export,realsense,dev]"
+	# pysodmetrics pins numpy<2.3.5 but gives identical results on newer numpy: the metrics tests' cross-check.
+	$(BIN)/pip install -q --no-deps pysodmetrics==1.6.2
+	@touch $@
+
+# System packages: pyrealsense2 needs libusb-1.0.
+sysdeps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libusb-1.0-0 (needed by pyrealsense2)"; \
+	    (apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null; }) \
+	      || { echo "error: could not apt-get install libusb-1.0-0; install it by hand (sudo apt-get install libusb-1.0-0)"; exit 2; }; \
+	  else \
+	    echo "error: libusb-1.0 is missing and cannot be installed here (needs root and apt-get)."; \
+	    echo "       Install it with: sudo apt-get install libusb-1.0-0"; exit 2; \
+	  fi; \
+	fi
+
+demo: venv sysdeps
+	$(BIN)/python examples/demo.py
+
+lint: venv
+	$(BIN)/ruff check sdk export calibration tests benchmarks examples
+
+# mypy cannot follow the editable finder (package-dir mapping): check a plain installed copy,
+# which also proves the package data ships.
+typecheck: venv
+	@rm -rf build/typecheck
+	$(BIN)/pip install -q --no-deps --no-build-isolation --target build/typecheck . >/dev/null
+	cd build/typecheck && ../../$(BIN)/mypy -p mutualsense --config-file ../../pyproject.toml
+
+test: venv sysdeps lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_FLAGS)
+
+test-fast: venv sysdeps
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
+
+bench: venv
+	$(BIN)/python benchmarks/bench_cda.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""Turn a colour image and a depth image into the model's input tensors, as an ``InputSpec`` says.
+
+One code path for training, evaluation, calibration and the runtime, so the deployed model sees
+exactly the inputs it was trained on. numpy + OpenCV only.
+
+Depth encoding: the network sees *nearness* in [0, 1] — 1 at ``depth_min_m`` or closer, 0 at
+``depth_max_m`` or farther, and 0 where depth is invalid (raw value 0). This matches the
+convention of the RGB-D SOD datasets (near = bright), whose 8/16-bit depth images are read as
+nearness directly (``encoding="normalized"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+__all__ = ["DepthEncoding", "InputSpec", "preprocess", "preprocess_depth", "preprocess_rgb"]
+
+DepthEncoding = Literal["metric", "normalized"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How raw frames become model inputs (stored in checkpoints and bundle manifests)."""
+
+    height: int = 192
+    width: int = 192
+    color_order: Literal["RGB"] = "RGB"
+    rgb_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    rgb_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    depth_min_m: float = 0.3
+    depth_max_m: float = 5.0
+    depth_mean: float = 0.5
+    depth_std: float = 0.25
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, for JSON manifests and ``torch.load(weights_only=True)`` checkpoints."""
+        d = asdict(self)
+        d["rgb_mean"] = list(self.rgb_mean)
+        d["rgb_std"] = list(self.rgb_std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        d = dict(d)
+        for key in ("rgb_mean", "rgb_std"):
+            if key in d:
+                d[key] = tuple(float(v) for v in d[key])
+        return cls(**d)
+
+
+def preprocess_rgb(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → (3, h, w) float32, resized and normalised."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"colour must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    if rgb.shape[:2] != (spec.height, spec.width):
+        rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
+    scale = np.asarray(spec.rgb_std, np.float32) * 255.0
+    out = (rgb.astype(np.float32) - np.asarray(spec.rgb_mean, np.float32) * 255.0) / scale
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def preprocess_depth(
+    depth: np.ndarray, depth_scale: float | None, spec: InputSpec, encoding: DepthEncoding = "metric"
+) -> np.ndarray:
+    """(H, W) raw depth → (1, h, w) float32 nearness, standardised.
+
+    Args:
+        depth: raw depth image (uint16 camera units, or an 8/16-bit dataset image).
+        depth_scale: metres per raw unit (``encoding="metric"``); ignored for ``"normalized"``.
+        encoding: ``"metric"`` for cameras and recordings, ``"normalized"`` for dataset images that
+            already store nearness (near = bright).
+    """
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got {depth.shape}")
+    valid = depth > 0
+    if encoding == "metric":
+        if depth_scale is None or depth_scale <= 0:
+            raise ValueError(f"metric depth needs a positive depth_scale, got {depth_scale}")
+        metres = depth.astype(np.float32) * np.float32(depth_scale)
+        near = (spec.depth_max_m - np.clip(metres, spec.depth_min_m, spec.depth_max_m)) / (
+            spec.depth_max_m - spec.depth_min_m
+        )
+    elif encoding == "normalized":
+        top = 255.0 if depth.dtype == np.uint8 else float(np.iinfo(depth.dtype).max) if depth.dtype.kind == "u" else 1.0
+        near = depth.astype(np.float32) / np.float32(top)
+    else:
+        raise ValueError(f"encoding must be 'metric' or 'normalized', got {encoding!r}")
+    near = np.where(valid, near, np.float32(0.0)).astype(np.float32)
+    if near.shape != (spec.height, spec.width):
+        near = cv2.resize(near, (spec.width, spec.height), interpolation=cv2.INTER_NEAREST)
+    return ((near - spec.depth_mean) / spec.depth_std)[None].astype(np.float32)
+
+
+def preprocess(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    depth_scale: float | None,
+    spec: InputSpec,
+    encoding: DepthEncoding = "metric",
+) -> tuple[np.ndarray, np.ndarray]:
+    """One frame → (rgb [1,3,h,w], depth [1,1,h,w]) float32, ready for the model."""
+    return preprocess_rgb(rgb, spec)[None], preprocess_depth(depth, depth_scale, spec, encoding)[None]
