@@ -6,7 +6,6 @@ Probes never import heavy packages (torch, TensorRT) when their metadata suffice
 
 from __future__ import annotations
 
-import ctypes
 import ctypes.util
 import importlib.metadata
 import importlib.util
@@ -15,6 +14,8 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from mutualsense.gpu import cuda_driver, tensorrt_version
 
 __all__ = ["Check", "check_environment"]
 
@@ -88,9 +89,7 @@ def _realsense() -> Check:
 
 
 def _tensorrt() -> Check:
-    v = _version("tensorrt") or _version("tensorrt-cu12") or _version("tensorrt_libs")
-    if v is None and importlib.util.find_spec("tensorrt") is not None:
-        v = "present"
+    v = tensorrt_version()
     return Check(
         "TensorRT",
         v is not None,
@@ -99,21 +98,6 @@ def _tensorrt() -> Check:
         if v
         else "comes with JetPack >= 6 on Jetson (sudo apt install nvidia-jetpack); on x86: pip install tensorrt",
     )
-
-
-def cuda_driver() -> tuple[int, int] | None:
-    """(driver version, device count) from libcuda, or None where there is no usable driver."""
-    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
-        return None
-    version, count = ctypes.c_int(0), ctypes.c_int(0)
-    if lib.cuInit(0) != 0 or lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
-        return None
-    if lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
-        return None
-    return version.value, count.value
 
 
 def _cuda() -> Check:

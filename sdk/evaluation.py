@@ -12,12 +12,22 @@ from typing import Literal
 
 import cv2
 import numpy as np
+
+from mutualsense.backends.base import Backend
 from mutualsense.errors import DataError
 from mutualsense.metrics import SaliencyEvaluator, Scores
 from mutualsense.preprocess import DepthEncoding, InputSpec, preprocess
 from mutualsense.synthetic import SceneGenerator
 
-__all__ = ["EVAL_SEED", "LabelledFrame", "Predictor", "evaluate_predictor", "iter_frames"]
+__all__ = [
+    "EVAL_SEED",
+    "LabelledFrame",
+    "Predictor",
+    "backend_predictor",
+    "evaluate_predictor",
+    "iter_frames",
+    "sigmoid",
+]
 
 # Held-out generated scenes use this seed (training uses small seeds), so the sets never overlap.
 EVAL_SEED = 1_000_003
@@ -61,6 +71,23 @@ def iter_frames(data: str, count: int | None, seed: int, spec: InputSpec) -> Ite
     for i in range(n):
         sample = dataset[i]
         yield LabelledFrame(sample.rgb, sample.depth, None, "normalized", sample.mask)
+
+
+def backend_predictor(backend: Backend, batch: int, output: str = "saliency") -> Predictor:
+    """A predictor over a fixed-batch backend: splits larger batches and pads the last one."""
+
+    def predict(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        outs = []
+        for i in range(0, len(rgb), batch):
+            r, d = rgb[i : i + batch], depth[i : i + batch]
+            n = len(r)
+            if n < batch:
+                r = np.concatenate([r, np.repeat(r[-1:], batch - n, axis=0)])
+                d = np.concatenate([d, np.repeat(d[-1:], batch - n, axis=0)])
+            outs.append(backend.infer({"rgb": r, "depth": d})[output][:n])
+        return np.concatenate(outs)
+
+    return predict
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -6,51 +6,25 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import manifest_body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mutualsense.bundle import MANIFEST, Bundle, finalize_manifest, update_bundle, validate_manifest, write_bundle
+
+from mutualsense.bundle import MANIFEST, Bundle, update_bundle, validate_manifest, write_bundle
 from mutualsense.errors import BundleError
 from mutualsense.preprocess import InputSpec
 
 
-def manifest_body(spec: InputSpec | None = None) -> dict:
-    spec = spec or InputSpec(height=64, width=64)
-    shape = [1, 3, spec.height, spec.width]
-    return {
-        "model": {"name": "test", "config": {}},
-        "input": {
-            "spec": spec.to_dict(),
-            "batch": 1,
-            "tensors": {
-                "rgb": {"shape": shape, "dtype": "float32"},
-                "depth": {"shape": [1, 1, *shape[2:]], "dtype": "float32"},
-            },
-        },
-        "output": {"tensors": {"saliency": {"shape": [1, 1, *shape[2:]], "dtype": "float32"}}, "kind": "logits"},
-        "precision": "fp32",
-        "onnx": {"file": "model.onnx", "trt_file": "model.trt.onnx", "opset": 19, "ir_version": 9, "cda_nodes": 0},
-        "toolchain": {"mutualsense": "0.1.0"},
-    }
-
-
-def make_bundle(out: Path) -> Bundle:
-    with write_bundle(out) as tmp:
-        (tmp / "model.onnx").write_bytes(b"onnx-bytes" * 100)
-        (tmp / "model.trt.onnx").write_bytes(b"trt-onnx" * 100)
-        finalize_manifest(tmp, manifest_body(), {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"})
-    return Bundle.load(out)
-
-
-def test_round_trip(tmp_path: Path) -> None:
-    b = make_bundle(tmp_path / "b")
+def test_round_trip(tmp_path: Path, fake_bundle) -> None:
+    b = fake_bundle(tmp_path / "b")
     assert b.input_spec == InputSpec(height=64, width=64)
     assert b.onnx_path.read_bytes().startswith(b"onnx-bytes")
     assert b.precision == "fp32" and b.batch == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_tampered_missing_truncated_files_are_named(tmp_path: Path) -> None:
-    b = make_bundle(tmp_path / "b")
+def test_tampered_missing_truncated_files_are_named(tmp_path: Path, fake_bundle) -> None:
+    b = fake_bundle(tmp_path / "b")
     onnx = b.onnx_path
     onnx.write_bytes(b"onnx-bytEs" * 100)  # same size, other content
     with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* manifest records") as info:
@@ -64,8 +38,8 @@ def test_tampered_missing_truncated_files_are_named(tmp_path: Path) -> None:
         Bundle.load(b.path)
 
 
-def test_invalid_json_newer_schema_and_schema_violations(tmp_path: Path) -> None:
-    b = make_bundle(tmp_path / "b")
+def test_invalid_json_newer_schema_and_schema_violations(tmp_path: Path, fake_bundle) -> None:
+    b = fake_bundle(tmp_path / "b")
     mpath = b.path / MANIFEST
     good = json.loads(mpath.read_text())
     mpath.write_text("{not json")
@@ -88,19 +62,19 @@ def test_missing_or_non_bundle_paths(tmp_path: Path) -> None:
         Bundle.load(tmp_path / "empty")
 
 
-def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_failed_write_leaves_nothing_behind(tmp_path: Path, fake_bundle) -> None:
     out = tmp_path / "b"
     with pytest.raises(KeyboardInterrupt), write_bundle(out) as tmp:
         (tmp / "model.onnx").write_bytes(b"x")
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
-    make_bundle(out)
+    fake_bundle(out)
     with pytest.raises(BundleError, match="already exists"):
-        make_bundle(out)
+        fake_bundle(out)
 
 
-def test_update_adds_files_and_replaces_the_manifest_last(tmp_path: Path) -> None:
-    b = make_bundle(tmp_path / "b")
+def test_update_adds_files_and_replaces_the_manifest_last(tmp_path: Path, fake_bundle) -> None:
+    b = fake_bundle(tmp_path / "b")
     engine = tmp_path / "e.plan"
     engine.write_bytes(b"engine")
     entry = {"file": "engine.plan", "tensorrt": "10.3.0", "compute_capability": "8.7", "precision": "fp16"}

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from mutualsense.bundle import Bundle
 from mutualsense.errors import BundleError, MissingDependencyError
 

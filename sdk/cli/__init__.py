@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 
 import typer
-from mutualsense import __version__
-from mutualsense.errors import MutualSenseError
 from rich.console import Console
 from rich.markup import escape
+
+from mutualsense import __version__
+from mutualsense.errors import MutualSenseError
 
 __all__ = ["app", "main"]
 

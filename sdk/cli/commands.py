@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from mutualsense.cli import doctor, train  # noqa: F401
+from mutualsense.cli import doctor, engine, train  # noqa: F401

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import typer
-from mutualsense.cli import app
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from mutualsense.cli import app
 
 
 @app.command()

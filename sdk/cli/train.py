@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from mutualsense.cli import app
-from mutualsense.cli._common import require_export
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from mutualsense.cli import app
+from mutualsense.cli._common import require_export
 
 DATA_HELP = "'synthetic' (generated RGB-D scenes) or an RGB-D SOD dataset folder with RGB/, depth/, GT/."
 
@@ -95,7 +97,7 @@ def scores_table(title: str, rows: dict[str, dict[str, float | int]]) -> Table:
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) to evaluate.")],
+    model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or a bundle folder (run with ONNX Runtime).")],
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "synthetic",
     count: Annotated[
         int | None, typer.Option(help="Number of samples (default: 500 generated, or the whole folder).")
@@ -112,15 +114,23 @@ def evaluate(
     Example: [bold]mutualsense evaluate tiny.pt --data synthetic --count 500[/]
     """
     from mutualsense.errors import DataError
-    from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, iter_frames
+    from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
 
     if subset not in ("all", "camouflaged", "normal"):
         raise DataError(f"unknown subset {subset!r}.", "use all, camouflaged or normal.")
-    ev = require_export("mutualsense.export.evaluate")
-    predictor, spec = ev.checkpoint_predictor(model)
     n = count if count is not None else (500 if data == "synthetic" else None)
-    frames = iter_frames(data, n, EVAL_SEED if seed is None else seed, spec)
-    scores = evaluate_predictor(predictor, frames, spec, blank_depth=blank_depth, subset=subset)  # type: ignore[arg-type]
+    with contextlib.ExitStack() as stack:
+        if model.is_dir():
+            from mutualsense.backends import OnnxRuntimeBackend
+            from mutualsense.bundle import Bundle
+
+            bundle = Bundle.load(model)
+            backend = stack.enter_context(OnnxRuntimeBackend(bundle))
+            predictor, spec = backend_predictor(backend, bundle.batch), bundle.input_spec
+        else:
+            predictor, spec = require_export("mutualsense.export.evaluate").checkpoint_predictor(model)
+        frames = iter_frames(data, n, EVAL_SEED if seed is None else seed, spec)
+        scores = evaluate_predictor(predictor, frames, spec, blank_depth=blank_depth, subset=subset)  # type: ignore[arg-type]
     result = scores.as_dict()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
