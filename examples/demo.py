@@ -1,7 +1,8 @@
-"""`make demo`: the shipped demo weights on generated RGB-D scenes — saliency maps, accuracy, timing.
+"""`make demo`: export the shipped demo weights to a bundle and run it with ONNX Runtime on generated scenes.
 
-Writes out/demo.png (colour | depth | saliency overlay, one row per scene; the last rows are
-camouflaged scenes, where the object is invisible in colour and found through depth).
+Prints accuracy and per-frame latency, and writes out/demo.png (colour | depth | saliency overlay,
+one row per scene; the last rows are camouflaged scenes, where the object is invisible in colour
+and found through depth).
 """
 
 from __future__ import annotations
@@ -11,43 +12,48 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from mutualsense.evaluation import EVAL_SEED, LabelledFrame, evaluate_predictor, iter_frames, sigmoid
+
+from mutualsense.backends import OnnxRuntimeBackend
+from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames, sigmoid
 from mutualsense.export import demo_weights
-from mutualsense.export.evaluate import checkpoint_predictor
+from mutualsense.export.bundle_export import export_bundle
 from mutualsense.preprocess import preprocess
 from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
 
+OUT = Path("out")
+
 
 def main() -> None:
-    predict, spec = checkpoint_predictor(demo_weights())
+    t = time.perf_counter()
+    bundle = export_bundle(demo_weights(), OUT / "demo-fp32", precision="fp32", eval_count=0, overwrite=True)
+    print(f"exported {demo_weights().name} -> {bundle.path} (fp32 ONNX bundle) in {time.perf_counter() - t:.1f} s")
+    spec = bundle.input_spec
     frames = list(iter_frames("synthetic", 64, EVAL_SEED, spec))
     latencies, rows = [], []
     shown = [f for f in frames if not f.camouflaged][:2] + [f for f in frames if f.camouflaged][:2]
-    for f in frames:
-        t = time.perf_counter()
-        rgb, depth = preprocess(f.rgb, f.depth, f.depth_scale, spec)
-        prob = sigmoid(predict(rgb, depth)[0, 0])
-        latencies.append(time.perf_counter() - t)
-        if any(f is s for s in shown):
-            rows.append(side_by_side([f.rgb, colorize_depth(f.depth, f.depth_scale), overlay_saliency(f.rgb, prob)]))
-    scores = evaluate_predictor(predict, iter(frames), spec)
-    camo: list[LabelledFrame] = [f for f in frames if f.camouflaged]
-    camo_rgbd = evaluate_predictor(predict, iter(camo), spec)
-    camo_rgb = evaluate_predictor(predict, iter(camo), spec, blank_depth=True)
-    out = Path("out")
-    out.mkdir(exist_ok=True)
-    cv2.imwrite(str(out / "demo.png"), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    with OnnxRuntimeBackend(bundle) as backend:
+        predict = backend_predictor(backend, bundle.batch)
+        for f in frames:
+            t = time.perf_counter()
+            rgb, depth = preprocess(f.rgb, f.depth, f.depth_scale, spec)
+            prob = sigmoid(backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0])
+            latencies.append(time.perf_counter() - t)
+            if any(f is s for s in shown):
+                panels = [f.rgb, colorize_depth(f.depth, f.depth_scale), overlay_saliency(f.rgb, prob)]
+                rows.append(side_by_side(panels))
+        scores = evaluate_predictor(predict, iter(frames), spec)
+        camo = evaluate_predictor(predict, iter(frames), spec, subset="camouflaged")
+        camo_rgb = evaluate_predictor(predict, iter(frames), spec, subset="camouflaged", blank_depth=True)
+    OUT.mkdir(exist_ok=True)
+    cv2.imwrite(str(OUT / "demo.png"), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
     ms = 1000 * np.asarray(latencies)
-    print(f"demo weights: {demo_weights()}  (input {spec.height}x{spec.width})")
+    print(f"ONNX Runtime providers: {', '.join(backend.providers)}  (input {spec.height}x{spec.width})")
     print(f"{len(frames)} held-out generated scenes: S-measure {scores.s_measure:.3f}  MAE {scores.mae:.3f}")
     print(
-        f"camouflaged scenes ({len(camo)}): S-measure RGB-D {camo_rgbd.s_measure:.3f}  "
-        f"vs blank depth {camo_rgb.s_measure:.3f}"
+        f"camouflaged scenes ({camo.count}): S-measure RGB-D {camo.s_measure:.3f} vs blank depth {camo_rgb.s_measure:.3f}"
     )
-    print(
-        f"latency per frame (preprocess + PyTorch CPU): p50 {np.median(ms):.1f} ms  p95 {np.percentile(ms, 95):.1f} ms"
-    )
-    print(f"wrote {out / 'demo.png'}")
+    print(f"latency per frame (preprocess + inference): p50 {np.median(ms):.1f} ms  p95 {np.percentile(ms, 95):.1f} ms")
+    print(f"wrote {OUT / 'demo.png'}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from mutualsense.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bundle",
     "BundleError",
     "CheckpointError",
     "DataError",
@@ -31,3 +32,12 @@ __all__ = [
     "SourceError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Heavier parts (OpenCV, jsonschema) load on first use, keeping `import mutualsense` instant.
+    if name == "Bundle":
+        from mutualsense.bundle import Bundle
+
+        return Bundle
+    raise AttributeError(f"module 'mutualsense' has no attribute {name!r}")

@@ -222,6 +222,12 @@ def write_bundle(out: str | os.PathLike[str], overwrite: bool = False) -> Iterat
         tmp.rename(target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BundleError(
+            f"writing bundle {target} failed ({exc.strerror or exc}); nothing was written.",
+            "free disk space or choose a writable --out folder, then export again.",
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch", reason="the model tests need torch (pip install mutualsense[export])")
-from mutualsense.export.model import MutualFormerBlock, cross_diffusion_attention  # noqa: E402
 from torch import nn  # noqa: E402
+
+from mutualsense.export.model import MutualFormerBlock, cross_diffusion_attention  # noqa: E402
 
 
 def diffusion_matrix(a: torch.Tensor) -> torch.Tensor:

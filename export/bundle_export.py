@@ -1,0 +1,182 @@
+"""``export_bundle``: checkpoint → verified ONNX (+ FP16) → bundle folder, optionally with an engine."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from mutualsense import __version__
+from mutualsense.bundle import Bundle, finalize_manifest, write_bundle
+from mutualsense.errors import MutualSenseError
+from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.export.engine import build_engine, require_tensorrt
+from mutualsense.export.model import load_checkpoint
+from mutualsense.export.onnx_export import export_onnx
+from mutualsense.export.onnx_graph import cpu_fp16_emulation, has_float16, strip_functions, to_fp16
+from mutualsense.gpu import gpu_info, tensorrt_version
+from mutualsense.metrics import Scores
+
+__all__ = ["PRECISIONS", "export_bundle"]
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "int8")
+FP16_EVALUATION = "ONNX Runtime CPU with float16 storage and float32 arithmetic at every op (cpu_fp16_emulation)"
+
+
+class _Session:
+    """The minimal backend protocol over an in-memory ONNX model, for accuracy checks during export."""
+
+    name = "onnxruntime-export-check"
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        import onnxruntime as ort
+
+        if has_float16(model):
+            model = cpu_fp16_emulation(model)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self._sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"saliency": self._sess.run(["saliency"], feed)[0]}
+
+
+def _versions() -> dict[str, str | None]:
+    def v(dist: str) -> str | None:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "mutualsense": __version__,
+        "torch": v("torch"),
+        "onnx": v("onnx"),
+        "onnxsim": v("onnxsim"),
+        "onnxruntime": v("onnxruntime"),
+        "onnxconverter-common": v("onnxconverter-common"),
+    }
+
+
+def _scores(s: Scores) -> dict[str, Any]:
+    return {k: s.as_dict()[k] for k in ("s_measure", "max_f", "max_e", "mae", "count")}
+
+
+def export_bundle(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    precision: str = "fp16",
+    input_size: tuple[int, int] | None = None,
+    batch: int = 1,
+    calib: str | os.PathLike[str] | None = None,
+    engine: bool = False,
+    plugin: str | os.PathLike[str] | None = None,
+    eval_count: int = 200,
+    overwrite: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> Bundle:
+    """Export a checkpoint to a bundle folder and return it (verified, as :meth:`Bundle.load` reads it).
+
+    Args:
+        checkpoint: a MutualSense checkpoint (``mutualsense train``).
+        out: bundle folder to create (atomically; refused if it exists unless ``overwrite``).
+        precision: ``fp32`` (CPU demo), ``fp16`` (Jetson default) or ``int8``.
+        input_size: (height, width) to export at; default from the checkpoint's config.
+        batch: fixed batch size (several cameras batch when > 1).
+        calib: INT8 calibration set (``mutualsense calibrate``).
+        engine: also build a TensorRT engine (needs TensorRT and a GPU; checked before any work).
+        plugin: the CDA plugin library for the engine build.
+        eval_count: held-out generated scenes used for the accuracy figures (0 to skip).
+        on_step: called with the name of each step as it starts (for progress displays).
+    """
+    step = on_step or (lambda name: None)
+    if precision not in PRECISIONS:
+        raise MutualSenseError(f"unknown precision {precision!r}.", f"use one of {', '.join(PRECISIONS)}.")
+    if precision == "int8":
+        raise MutualSenseError(
+            "INT8 export is not available in this release: calibration and the accuracy gate are still being built.",
+            "export fp16 (the Jetson default) or fp32 for now.",
+        )
+    if batch < 1:
+        raise MutualSenseError(f"batch must be >= 1, got {batch}.", "pass --batch 1 or more.")
+    if input_size is not None and (input_size[0] % 32 or input_size[1] % 32 or min(input_size) < 64):
+        raise MutualSenseError(f"input size {input_size} must be multiples of 32, at least 64.", "use e.g. 192 192.")
+    if engine:
+        require_tensorrt(tensorrt_version(), gpu_info())  # fail before any work
+    if Path(out).exists() and not overwrite:
+        raise MutualSenseError(f"{out} already exists.", "choose another --out, or pass --overwrite to replace it.")
+    t0 = time.perf_counter()
+    step("load checkpoint")
+    loaded = load_checkpoint(checkpoint)
+    spec = loaded.config.input
+    if input_size is not None:
+        spec = replace(spec, height=input_size[0], width=input_size[1])
+    step("trace, simplify and verify against PyTorch")
+    exported = export_onnx(loaded.model, batch=batch, input_size=(spec.height, spec.width))
+    model = exported.model
+    accuracy: dict[str, Any] = {}
+    frames = list(iter_frames("synthetic", eval_count, EVAL_SEED, spec)) if eval_count > 0 else []
+    held_out = {"data": "synthetic", "seed": EVAL_SEED}
+    if frames:
+        step(f"measure fp32 accuracy on {len(frames)} held-out scenes")
+        fp32 = evaluate_predictor(backend_predictor(_Session(model), batch), iter(frames), spec)
+        accuracy["fp32"] = {**_scores(fp32), **held_out, "max_abs_logit_error_vs_torch": exported.max_abs_error}
+    if precision == "fp16":
+        step("convert to fp16")
+        model = to_fp16(model)
+        if frames:
+            step(f"measure fp16 accuracy on {len(frames)} held-out scenes")
+            fp16 = evaluate_predictor(backend_predictor(_Session(model), batch), iter(frames), spec)
+            accuracy["fp16"] = {
+                **_scores(fp16),
+                **held_out,
+                "s_measure_drop_vs_fp32": accuracy["fp32"]["s_measure"] - fp16.s_measure,
+                "evaluated_with": FP16_EVALUATION,
+            }
+    trt_model = strip_functions(model)
+    dtype = "float32"  # the FP16 graph keeps float32 inputs and outputs
+    h, w = spec.height, spec.width
+    manifest = {
+        "model": {"name": f"mutualsense-{loaded.config.name}", "config": loaded.config.to_dict()},
+        "input": {
+            "spec": spec.to_dict(),
+            "batch": batch,
+            "tensors": {
+                "rgb": {"shape": [batch, 3, h, w], "dtype": dtype},
+                "depth": {"shape": [batch, 1, h, w], "dtype": dtype},
+            },
+        },
+        "output": {"tensors": {"saliency": {"shape": [batch, 1, h, w], "dtype": dtype}}, "kind": "logits"},
+        "precision": precision,
+        "onnx": {
+            "file": "model.onnx",
+            "trt_file": "model.trt.onnx",
+            "opset": exported.opset,
+            "ir_version": int(model.ir_version),
+            "cda_nodes": exported.cda_nodes,
+        },
+        "toolchain": {**_versions(), "opset": exported.opset},
+        "source_checkpoint": {"name": loaded.path.name, "sha256": loaded.sha256},
+        "accuracy": accuracy,
+        "engines": [],
+    }
+    step("write bundle")
+    with write_bundle(out, overwrite=overwrite) as tmp:
+        onnx.save(model, tmp / "model.onnx")
+        onnx.save(trt_model, tmp / "model.trt.onnx")
+        finalize_manifest(tmp, manifest, {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"})
+    log.info("wrote %s in %.1f s", out, time.perf_counter() - t0)
+    if engine:
+        step("build TensorRT engine")
+        return build_engine(out, plugin)
+    return Bundle.load(out)
