@@ -23,6 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+
 from mutualsense.synthetic import SceneGenerator  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "synthetic.json"

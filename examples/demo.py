@@ -50,7 +50,8 @@ def main() -> None:
     print(f"ONNX Runtime providers: {', '.join(backend.providers)}  (input {spec.height}x{spec.width})")
     print(f"{len(frames)} held-out generated scenes: S-measure {scores.s_measure:.3f}  MAE {scores.mae:.3f}")
     print(
-        f"camouflaged scenes ({camo.count}): S-measure RGB-D {camo.s_measure:.3f} vs blank depth {camo_rgb.s_measure:.3f}"
+        f"camouflaged scenes ({camo.count}): S-measure RGB-D {camo.s_measure:.3f}"
+        f" vs blank depth {camo_rgb.s_measure:.3f}"
     )
     print(f"latency per frame (preprocess + inference): p50 {np.median(ms):.1f} ms  p95 {np.percentile(ms, 95):.1f} ms")
     print(f"wrote {OUT / 'demo.png'}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from mutualsense.errors import DataError
 from mutualsense.evaluation import LabelledFrame
 from mutualsense.preprocess import InputSpec, preprocess

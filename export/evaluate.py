@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import torch
+
 from mutualsense.evaluation import Predictor
 from mutualsense.export.model import MutualSenseNet, load_checkpoint
 from mutualsense.preprocess import InputSpec

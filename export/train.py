@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from mutualsense import __version__
 from mutualsense.errors import CheckpointError, DataError
 from mutualsense.export.data import training_batches

@@ -23,6 +23,7 @@ from typing import overload
 
 import cv2
 import numpy as np
+
 from mutualsense.errors import DataError
 
 __all__ = ["RgbdSodDataset", "Sample"]

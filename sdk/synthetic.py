@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+
 from mutualsense.errors import DataError
 
 __all__ = ["Scene", "SceneGenerator", "generate_scene"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from mutualsense.datasets import RgbdSodDataset, Sample
 from mutualsense.errors import DataError
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mutualsense.errors import DataError
 from mutualsense.synthetic import Scene, SceneGenerator, generate_scene
 

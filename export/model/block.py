@@ -8,8 +8,9 @@ Parameter names follow the authors' ``MutualFormer.py`` so their state dict load
 from __future__ import annotations
 
 import torch
-from mutualsense.export.model.cda import CdaMode, cross_diffusion_attention
 from torch import nn
+
+from mutualsense.export.model.cda import CdaMode, cross_diffusion_attention
 
 __all__ = ["Mlp", "MutualAttention", "MutualFormerBlock"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from mutualsense.errors import CheckpointError
 from mutualsense.export.model.config import ModelConfig
 from mutualsense.export.model.net import MutualSenseNet

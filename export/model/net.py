@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from mutualsense.export.model.block import MutualFormerBlock
 from mutualsense.export.model.cda import CdaMode
 from mutualsense.export.model.config import ModelConfig
 from mutualsense.export.model.resnet import ResNet
-from torch import nn
 
 __all__ = ["FusionStage", "MutualSenseNet"]
 
