@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from mutualsense.backends.base import Backend
 from mutualsense.backends.onnxruntime import OnnxRuntimeBackend, choose_providers
+from mutualsense.backends.tensorrt import TensorRTBackend
 
-__all__ = ["Backend", "OnnxRuntimeBackend", "choose_providers"]
+__all__ = ["Backend", "OnnxRuntimeBackend", "TensorRTBackend", "choose_providers"]
