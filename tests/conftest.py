@@ -52,3 +52,19 @@ def fake_bundle() -> Callable[..., Bundle]:
         return Bundle.load(out)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """A real fp32 ONNX bundle: the demo weights when present, else a seeded untrained tiny model, at 96×96."""
+    torch = pytest.importorskip("torch", reason="making a bundle needs the export extra (torch)")
+    from mutualsense.export import DEMO_WEIGHTS
+    from mutualsense.export.bundle_export import export_bundle
+    from mutualsense.export.model import CONFIGS, MutualSenseNet, save_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny_bundle")
+    checkpoint = DEMO_WEIGHTS
+    if not checkpoint.exists():
+        torch.manual_seed(0)
+        checkpoint = save_checkpoint(root / "tiny.pt", MutualSenseNet(CONFIGS["tiny"]))
+    return export_bundle(checkpoint, root / "bundle", precision="fp32", input_size=(96, 96), eval_count=0)
