@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mutualsense.backends.base import Backend
+from mutualsense.backends.base import Backend, SupportsInfer
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError
 
@@ -34,7 +34,9 @@ class StepResult:
     detail: str
 
 
-def compare_backends(reference: Backend, candidate: Backend, bundle: Bundle, trials: int = 3, seed: int = 0) -> float:
+def compare_backends(
+    reference: SupportsInfer, candidate: SupportsInfer, bundle: Bundle, trials: int = 3, seed: int = 0
+) -> float:
     """Max |candidate − reference| over the saliency logits of ``trials`` random inputs of the bundle's shapes."""
     rng = np.random.default_rng(seed)
     tensors = bundle.manifest["input"]["tensors"]

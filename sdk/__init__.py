@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Bundle",
     "BundleError",
+    "Stream",
     "CheckpointError",
     "DataError",
     "EngineError",
@@ -31,13 +32,15 @@ __all__ = [
     "PluginError",
     "SourceError",
     "__version__",
+    "open",
 ]
 
 
 def __getattr__(name: str) -> object:
     # Heavier parts (OpenCV, jsonschema) load on first use, keeping `import mutualsense` instant.
-    if name == "Bundle":
-        from mutualsense.bundle import Bundle
+    lazy = {"Bundle": "mutualsense.bundle", "open": "mutualsense.pipeline", "Stream": "mutualsense.pipeline"}
+    if name in lazy:
+        import importlib
 
-        return Bundle
+        return getattr(importlib.import_module(lazy[name]), name)
     raise AttributeError(f"module 'mutualsense' has no attribute {name!r}")

@@ -55,7 +55,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 @cache
 def manifest_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
     """The JSON Schema of manifest ``version`` (shipped in ``mutualsense/schemas``)."""
-    text = resources.files("mutualsense").joinpath("schemas", f"bundle-manifest.v{version}.json").read_text()
+    text = resources.files("mutualsense").joinpath("schemas").joinpath(f"bundle-manifest.v{version}.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -13,7 +13,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from mutualsense.backends.base import Backend
+from mutualsense.backends.base import SupportsInfer
 from mutualsense.errors import DataError
 from mutualsense.metrics import SaliencyEvaluator, Scores
 from mutualsense.preprocess import DepthEncoding, InputSpec, preprocess
@@ -73,7 +73,7 @@ def iter_frames(data: str, count: int | None, seed: int, spec: InputSpec) -> Ite
         yield LabelledFrame(sample.rgb, sample.depth, None, "normalized", sample.mask)
 
 
-def backend_predictor(backend: Backend, batch: int, output: str = "saliency") -> Predictor:
+def backend_predictor(backend: SupportsInfer, batch: int, output: str = "saliency") -> Predictor:
     """A predictor over a fixed-batch backend: splits larger batches and pads the last one."""
 
     def predict(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:

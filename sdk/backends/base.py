@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "SupportsInfer"]
 
 
 @runtime_checkable
@@ -25,3 +25,9 @@ class Backend(Protocol):
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one batch; ``feed`` maps input names to float32 arrays of the bundle's input shapes."""
         ...
+
+
+class SupportsInfer(Protocol):
+    """Anything with the backend's ``infer`` (an entered backend, a test double, an export-time session)."""
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...

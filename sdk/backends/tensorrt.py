@@ -173,8 +173,8 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
         for t in self.io:
             ptr = _check(cudart.cudaMallocHost(t.nbytes))
             self._allocations.append(("host", ptr))
-            buf = (ctypes.c_byte * t.nbytes).from_address(ptr)
-            self._host[t.name] = np.frombuffer(buf, dtype=t.dtype).reshape(t.shape)
+            raw = np.ctypeslib.as_array((ctypes.c_byte * t.nbytes).from_address(ptr))
+            self._host[t.name] = raw.view(t.dtype).reshape(t.shape)
             self._context.set_tensor_address(t.name, int(self._device) + t.offset)
         return self
 

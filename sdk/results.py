@@ -1,0 +1,107 @@
+"""What a robot gets back: the saliency map, a mask, salient objects with their distance, timing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from mutualsense.evaluation import sigmoid
+from mutualsense.sources.frameset import FrameSet
+
+__all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map"]
+
+
+@dataclass(frozen=True)
+class SalientObject:
+    """One connected salient region, in colour-image pixels."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), colour image pixels
+    score: float  # mean saliency inside the region
+    area_fraction: float  # of the whole image
+    median_distance_m: float | None  # median valid depth inside the region; None without valid depth
+    valid_depth_fraction: float
+
+
+@dataclass(frozen=True, eq=False)
+class SaliencyResult:
+    """The outcome of one frameset.
+
+    Attributes:
+        saliency: (H, W) float32 in [0, 1] at colour resolution.
+        objects: salient regions at ``threshold``, largest first.
+        color_frame_number / depth_frame_number, color_timestamp_ms / depth_timestamp_ms: from the source.
+        clock_domain: the timestamps' clock.
+        skew_ms: colour − depth sensor timestamp; skew_flagged when it exceeded the policy's limit.
+        latency_ms: per stage (wait, align, preprocess, inference, postprocess) and ``total``.
+        source: which source delivered the frameset (camera serial, recording, synthetic).
+        frameset: the frameset the result was computed from (colour, raw depth, calibration).
+    """
+
+    saliency: np.ndarray
+    objects: tuple[SalientObject, ...]
+    threshold: float
+    color_frame_number: int
+    depth_frame_number: int
+    color_timestamp_ms: float
+    depth_timestamp_ms: float
+    clock_domain: str
+    skew_ms: float
+    skew_flagged: bool
+    arrival_time: float
+    result_time: float
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+    frameset: FrameSet | None = None  # the input, for overlays and for robots that need the images
+
+    def mask(self, threshold: float | None = None) -> np.ndarray:
+        """Boolean salient-object mask at colour resolution."""
+        return self.saliency > (self.threshold if threshold is None else threshold)
+
+
+def saliency_map(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One [h, w] logit map → (H, W) float32 probabilities at colour resolution (``size`` = (W, H))."""
+    prob = sigmoid(logits)
+    if prob.shape[::-1] != size:
+        prob = cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
+    return prob
+
+
+def find_objects(
+    prob: np.ndarray,
+    depth_m: np.ndarray | None,
+    color_size: tuple[int, int],
+    threshold: float = 0.5,
+    min_area_fraction: float = 0.002,
+) -> tuple[SalientObject, ...]:
+    """Connected regions of ``prob > threshold`` on the model grid, with boxes scaled to ``color_size`` (W, H).
+
+    ``depth_m`` is the aligned depth in metres on the same grid as ``prob`` (0 = invalid).
+    """
+    mask = (prob > threshold).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    h, w = prob.shape
+    sx, sy = color_size[0] / w, color_size[1] / h
+    objects = []
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if area < min_area_fraction * h * w:
+            continue
+        region = labels[y : y + bh, x : x + bw] == i
+        score = float(prob[y : y + bh, x : x + bw][region].mean())
+        distance, valid_fraction = None, 0.0
+        if depth_m is not None:
+            d = depth_m[y : y + bh, x : x + bw][region]
+            valid = d[d > 0]
+            valid_fraction = valid.size / d.size
+            distance = float(np.median(valid)) if valid.size else None
+        box = (
+            int(x * sx),
+            int(y * sy),
+            min(color_size[0], round((x + bw) * sx)),
+            min(color_size[1], round((y + bh) * sy)),
+        )
+        objects.append(SalientObject(box, score, float(area) / (h * w), distance, valid_fraction))
+    objects.sort(key=lambda o: o.area_fraction, reverse=True)
+    return tuple(objects)
