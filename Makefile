@@ -11,7 +11,7 @@ ifeq ($(CI),true)
 PYTEST_FLAGS += --color=no -p no:cacheprovider
 endif
 
-.PHONY: demo test test-fast lint typecheck bench sysdeps venv clean
+.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps venv clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,8 @@ sysdeps:
 
 demo: venv sysdeps
 	$(BIN)/python examples/demo.py
+	$(BIN)/mutualsense stream --bundle out/demo-fp32 --source "examples/data/sample.db3?real_time=1" --save-overlay out/overlays
+	@echo "overlays of the sample recording: out/overlays/ (colour | depth | saliency)"
 
 lint: venv
 	$(BIN)/ruff check sdk export calibration tests benchmarks examples
@@ -61,6 +63,11 @@ test-fast: venv sysdeps
 
 bench: venv
 	$(BIN)/python benchmarks/bench_cda.py
+	$(BIN)/python benchmarks/bench_export.py
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-gpu: venv
+	$(BIN)/python benchmarks/bench_cda_gpu.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

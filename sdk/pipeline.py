@@ -4,7 +4,8 @@
 
 Counters are exact (design.md §8): every frameset the source delivered is either processed,
 dropped for RGB-depth skew, or dropped by back-pressure (replaced in the one-slot buffer by a newer
-one, or still waiting there when the stream is closed).
+one, or still waiting there when the stream is closed). Sources that are not live (a recording or
+generator replayed as fast as possible) are read on demand and lose nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ class PipelineStats:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A frameset aligned and preprocessed in the capture thread, with its stage timings."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    aligned_depth: np.ndarray
+    started: float
+    align_ms: float
+    preprocess_ms: float
+    finished: float
+
+
 class _LatestSlot:
     """A one-item buffer where a new item replaces the old one (which counts as dropped)."""
 
@@ -76,7 +90,14 @@ class _LatestSlot:
             if self._item is None and not self._closed:
                 self._cond.wait(timeout)
             item, self._item = self._item, None
+            self._cond.notify_all()
             return item, item is None and self._closed
+
+    def wait_empty(self, stop: threading.Event, timeout: float = 0.05) -> None:
+        """Block until the consumer took the item (or ``stop`` is set)."""
+        with self._cond:
+            while self._item is not None and not stop.is_set():
+                self._cond.wait(timeout)
 
     def take_pending(self) -> Any:
         with self._cond:
@@ -89,11 +110,11 @@ class _LatestSlot:
             self._cond.notify_all()
 
 
-def _make_backend(kind: str, bundle: Bundle, providers: list[str] | None) -> Backend:
+def _make_backend(kind: str, bundle: Bundle, providers: list[str] | None, threads: int | None) -> Backend:
     if kind in ("ort", "onnxruntime"):
         from mutualsense.backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(bundle, providers=providers)
+        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads)
     if kind in ("tensorrt", "trt"):
         from mutualsense.backends.tensorrt import TensorRTBackend
 
@@ -112,6 +133,8 @@ class Stream:
         skew_policy: ``drop`` framesets over the limit, or ``flag`` them and keep going.
         threshold: saliency threshold for masks and objects.
         stall_timeout_s: a source that delivers nothing for this long is reported as stalled.
+        threads: ONNX Runtime intra-op threads (default: all cores). On a small CPU, leaving a core
+            to the capture thread (which aligns and preprocesses the next frameset) raises throughput.
     """
 
     def __init__(
@@ -125,13 +148,14 @@ class Stream:
         stall_timeout_s: float = 5.0,
         read_timeout_ms: int = 200,
         providers: list[str] | None = None,
+        threads: int | None = None,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
         self.source = open_source(source) if isinstance(source, str) else source
         self.spec = self.bundle.input_spec
-        self.backend = _make_backend(backend, self.bundle, providers)
+        self.backend = _make_backend(backend, self.bundle, providers, threads)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.stats = PipelineStats()
@@ -184,8 +208,16 @@ class Stream:
     # ------------------------------------------------------------------ capture thread
     def _capture(self) -> None:
         last = time.monotonic()
+        # A live source (camera, anything paced in real time) is never made to wait: the newest
+        # frameset wins. A recording or generator replayed as fast as possible is read on demand
+        # instead, so nothing is decoded only to be dropped.
+        live = bool(getattr(self.source, "real_time", True))
         try:
             while not self._stop.is_set():
+                if not live:
+                    self._slot.wait_empty(self._stop)
+                    if self._stop.is_set():
+                        break
                 try:
                     fs = self.source.read(self.read_timeout_ms)
                 except SourceEnded:
@@ -206,7 +238,9 @@ class Stream:
                     if flagged and self.skew_policy == "drop":
                         self.stats.dropped_by_skew += 1
                         continue
-                    if self._slot.put((fs, flagged)):
+                prepared = self.prepare(fs)
+                with self._lock:
+                    if self._slot.put((fs, flagged, prepared)):
                         self.stats.dropped_by_backpressure += 1
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._error = exc
@@ -214,33 +248,38 @@ class Stream:
             self._slot.close()
 
     # ------------------------------------------------------------------ processing
-    def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
-        """Run one frameset through align → preprocess → inference → postprocess."""
+    def prepare(self, fs: FrameSet) -> _Prepared:
+        """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
         t0 = time.monotonic()
         spec = self.spec
-        if self._aligner is None or not self._aligner.matches_frameset(fs, (spec.height, spec.width)):
-            self._aligner = DepthAligner(
-                fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, (spec.height, spec.width)
-            )
+        grid = (spec.height, spec.width)
+        if self._aligner is None or not self._aligner.matches_frameset(fs, grid):
+            self._aligner = DepthAligner(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid)
         depth = self._aligner(fs.depth, fs.depth_scale)
         t1 = time.monotonic()
         rgb = preprocess_rgb(fs.color, spec)[None]
         d = preprocess_depth(depth, fs.depth_scale, spec)[None]
-        batch = self.bundle.batch
-        if batch > 1:
-            rgb, d = np.repeat(rgb, batch, axis=0), np.repeat(d, batch, axis=0)
+        if self.bundle.batch > 1:
+            rgb, d = np.repeat(rgb, self.bundle.batch, axis=0), np.repeat(d, self.bundle.batch, axis=0)
         t2 = time.monotonic()
-        logits = self.backend.infer({"rgb": rgb, "depth": d})["saliency"][0, 0]
+        return _Prepared(rgb, d, depth, t0, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+
+    def process(self, fs: FrameSet, flagged: bool = False, prepared: _Prepared | None = None) -> SaliencyResult:
+        """Run one frameset through align → preprocess → inference → postprocess."""
+        p = prepared or self.prepare(fs)
+        t2 = time.monotonic()
+        logits = self.backend.infer({"rgb": p.rgb, "depth": p.depth})["saliency"][0, 0]
         t3 = time.monotonic()
+        spec = self.spec
         color_size = (fs.color.shape[1], fs.color.shape[0])
         prob = saliency_map(logits, (spec.width, spec.height))
-        objects = find_objects(prob, depth.astype(np.float32) * fs.depth_scale, color_size, self.threshold)
+        objects = find_objects(prob, p.aligned_depth.astype(np.float32) * fs.depth_scale, color_size, self.threshold)
         full = saliency_map(logits, color_size)
         t4 = time.monotonic()
         latency = {
-            "wait": 1000 * (t0 - fs.arrival_time),
-            "align": 1000 * (t1 - t0),
-            "preprocess": 1000 * (t2 - t1),
+            "wait": 1000 * ((p.started - fs.arrival_time) + (t2 - p.finished)),
+            "align": p.align_ms,
+            "preprocess": p.preprocess_ms,
             "inference": 1000 * (t3 - t2),
             "postprocess": 1000 * (t4 - t3),
             "total": 1000 * (t4 - fs.arrival_time),
@@ -274,8 +313,8 @@ class Stream:
                 return
             if item is None:
                 continue
-            fs, flagged = item
-            result = self.process(fs, flagged)
+            fs, flagged, prepared = item
+            result = self.process(fs, flagged, prepared)
             with self._lock:
                 self.stats.processed += 1
                 if flagged:

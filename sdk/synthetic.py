@@ -237,7 +237,7 @@ class _Renderer:
         return alpha, (y0, y1, x0, x1)
 
     # ----------------------------------------------------------------------------- scene
-    def render(self, rng: np.random.Generator, camouflaged: bool, n_objects: int) -> Scene:
+    def render(self, rng: np.random.Generator, camouflaged: bool, n_objects: int, sensor_noise: float = 1.0) -> Scene:
         """Draw one scene."""
         h, w = self.h, self.w
         area = float(h * w)
@@ -327,7 +327,7 @@ class _Renderer:
             + np.float32(1.0)
         ) * gain
         rgb *= light[None]
-        noise, sigma = self._bank(rng, slice(0, 3)), rng.uniform(1.0, 4.0)
+        noise, sigma = self._bank(rng, slice(0, 3)), rng.uniform(1.0, 4.0) * sensor_noise
         for c in range(3):
             cv2.scaleAdd(noise[c], sigma, rgb[c], dst=rgb[c])
         np.clip(rgb, 0.0, 255.0, out=rgb)
@@ -475,6 +475,7 @@ class SceneGenerator:
         seed: seed of the generator's own ``np.random.Generator``; same seed, same scenes.
         camouflage_ratio: expected share of camouflaged scenes, in [0, 1].
         min_objects, max_objects: objects per scene (salient one included), 1 <= min <= max <= 3.
+        sensor_noise: scale of the colour sensor noise (1.0 = a typical camera; lower compresses better).
 
     Raises:
         DataError: on any invalid argument.
@@ -488,8 +489,12 @@ class SceneGenerator:
         camouflage_ratio: float = 0.3,
         min_objects: int = 1,
         max_objects: int = 3,
+        sensor_noise: float = 1.0,
     ) -> None:
         _check_size(height, width)
+        if not (isinstance(sensor_noise, (int, float)) and 0.0 <= sensor_noise <= 4.0):
+            raise DataError(f"sensor_noise must be in [0, 4], got {sensor_noise!r}.", "pass 1.0 (a typical camera).")
+        self.sensor_noise = float(sensor_noise)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise DataError(f"seed must be a non-negative integer, got {seed!r}.", "pass seed=0 or another int.")
         try:
@@ -523,7 +528,7 @@ class SceneGenerator:
         """The next scene of the stream."""
         camouflaged = bool(self._rng.random() < self.camouflage_ratio)
         n_objects = int(self._rng.integers(self.min_objects, self.max_objects + 1))
-        return self._renderer.render(self._rng, camouflaged, n_objects)
+        return self._renderer.render(self._rng, camouflaged, n_objects, self.sensor_noise)
 
     def __iter__(self) -> Iterator[Scene]:
         """Scenes forever (stop with ``itertools.islice`` or ``break``)."""

@@ -126,3 +126,11 @@ def test_source_end_is_not_an_error(tiny_bundle) -> None:
     with pytest.raises(SourceEnded), src:
         for _ in range(5):
             src.read()
+
+
+def test_a_recording_or_generator_replayed_as_fast_as_possible_is_read_on_demand(tiny_bundle) -> None:
+    with Stream(tiny_bundle, SyntheticSource(frames=15, color=(160, 120), real_time=False)) as stream:
+        for _ in stream:
+            time.sleep(0.01)  # a slow consumer: nothing is dropped, the source waits
+    assert stream.stats.processed == stream.stats.produced == 15
+    assert stream.stats.dropped_by_backpressure == 0

@@ -72,7 +72,13 @@ def extrinsics_of(depth_profile: Any, color_profile: Any) -> Extrinsics:
     except RuntimeError as exc:
         logger.warning("no depth-to-colour extrinsics (%s): assuming identity", exc)
         return Extrinsics.identity()
-    return Extrinsics(tuple(e.rotation), tuple(e.translation))
+    # librealsense stores the rotation column-major; Extrinsics holds it row-major.
+    return Extrinsics(tuple(np.asarray(e.rotation, dtype=np.float64).reshape(3, 3).T.reshape(-1)), tuple(e.translation))
+
+
+def rs_rotation(extrinsics: Extrinsics) -> list[float]:
+    """``Extrinsics.rotation`` (row-major) as librealsense's column-major list."""
+    return [float(v) for v in np.asarray(extrinsics.rotation, dtype=np.float64).reshape(3, 3).T.reshape(-1)]
 
 
 def describe_profile(profile: Any) -> str:

@@ -54,7 +54,8 @@ A source is one of:
   PATH.db3 | PATH.bag         a RealSense recording (rosbag2 .db3, or a ROS1 .bag from librealsense < 2.58)
 Options follow a '?', joined by '&':
   camera     color=640x480@30  depth=848x480@30  preset=high_accuracy|high_density|medium_density|hand|default
-  synthetic  fps=30  seed=0  color=640x480[@FPS]  depth=424x240[@FPS]  offset_ms=0  frames=N  real_time=0|1
+  synthetic  fps=30  seed=0  color=640x480[@FPS]  depth=424x240[@FPS]  offset_ms=0  frames=N  noise=1.0
+             real_time=1|0 (default 1: paced like a camera; 0 = as fast as possible)
   recording  loop=0|1  real_time=0|1   (default: replay once, as fast as possible)
 Examples: camera:123456789012?color=640x480@30&depth=848x480@30, synthetic?fps=30&seed=1, run.db3?loop=1"""
 
@@ -79,7 +80,7 @@ _ALIASES = {
 }
 _KEYS = {
     "camera": ("color", "depth", "preset"),
-    "synthetic": ("fps", "seed", "color", "depth", "offset_ms", "frames", "real_time"),
+    "synthetic": ("fps", "seed", "color", "depth", "offset_ms", "frames", "real_time", "noise"),
     "recording": ("loop", "real_time"),
 }
 _SIZE = re.compile(r"^(\d+)x(\d+)(?:@(\d+(?:\.\d*)?))?$")
@@ -351,8 +352,10 @@ def _synthetic_options(spec: str, pairs: dict[str, str]) -> dict[str, Any]:
         options["depth_offset_ms"] = _number(spec, "offset_ms", pairs["offset_ms"], float, None)
     if "frames" in pairs:
         options["frames"] = _number(spec, "frames", pairs["frames"], int, 1)
-    if "real_time" in pairs:
-        options["real_time"] = _flag(spec, "real_time", pairs["real_time"])
+    # A synthetic *camera* runs at its frame rate unless asked to go as fast as possible.
+    options["real_time"] = _flag(spec, "real_time", pairs["real_time"]) if "real_time" in pairs else True
+    if "noise" in pairs:
+        options["sensor_noise"] = _number(spec, "noise", pairs["noise"], float, None)
     return options
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from mutualsense.errors import SourceError
-from mutualsense.sources._rs import import_rs
+from mutualsense.sources._rs import import_rs, rs_rotation
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet, Intrinsics, StreamFrame
 from mutualsense.sources.realsense import RealSenseCamera
@@ -110,7 +110,7 @@ class _SoftwareWriter:
             self.sensors[key] = sensor
         self.sensors["depth"].add_read_only_option(rs.option.depth_units, float(first.depth_scale))
         ext = rs.extrinsics()
-        ext.rotation = list(first.depth_to_color.rotation)
+        ext.rotation = rs_rotation(first.depth_to_color)
         ext.translation = list(first.depth_to_color.translation)
         self.profiles["depth"].register_extrinsics_to(self.profiles["color"], ext)
         self.recorder = rs.recorder(str(path), self.device)

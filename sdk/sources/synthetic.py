@@ -89,6 +89,7 @@ class SyntheticSource(Source):
         frames: end (``SourceEnded``) after this many framesets; None = endless.
         scene_seconds: stream time between scene changes.
         camouflage_ratio: share of scenes whose salient object wears the background's texture.
+        sensor_noise: scale of the colour sensor noise (1.0 = a typical camera).
         name: the source's name (default ``synthetic``).
 
     Raises:
@@ -110,6 +111,7 @@ class SyntheticSource(Source):
         frames: int | None = None,
         scene_seconds: float = 1.0,
         camouflage_ratio: float = 0.3,
+        sensor_noise: float = 1.0,
         name: str = "synthetic",
     ) -> None:
         super().__init__(name)
@@ -133,8 +135,9 @@ class SyntheticSource(Source):
         self.scene_ms = 1000.0 * float(scene_seconds)
         self.real_time = bool(real_time)
         self.camouflage_ratio = camouflage_ratio
+        self.sensor_noise = sensor_noise
         try:
-            SceneGenerator(self.color_size[1], self.color_size[0], 0, self.camouflage_ratio)  # validates
+            SceneGenerator(self.color_size[1], self.color_size[0], 0, self.camouflage_ratio, sensor_noise=sensor_noise)
         except DataError as exc:
             raise SourceError(f"synthetic source: {exc.what}", exc.remedy) from exc
 
@@ -242,7 +245,7 @@ class SyntheticSource(Source):
         if k not in self._scenes:
             state = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0])
             wc, hc = self.color_size
-            scene = SceneGenerator(hc, wc, state, self.camouflage_ratio).sample()
+            scene = SceneGenerator(hc, wc, state, self.camouflage_ratio, sensor_noise=self.sensor_noise).sample()
             rng = np.random.default_rng([self.seed, k, 1])
             speed = rng.uniform(0.0, _PAN_PER_SECOND) * wc
             angle = rng.uniform(0.0, 2.0 * math.pi)

@@ -34,8 +34,9 @@ from mutualsense.sources import (
             "camera",
             {"serial": "f0211", "color": (1280, 720, 30.0), "preset": "high_accuracy"},
         ),
-        ("synthetic", "synthetic", {}),
-        ("synthetic?fps=30&seed=1", "synthetic", {"fps": 30.0, "seed": 1}),
+        ("synthetic", "synthetic", {"real_time": True}),
+        ("synthetic?fps=30&seed=1&noise=0.5", "synthetic", {"fps": 30.0, "seed": 1, "real_time": True, "sensor_noise": 0.5}),
+        ("synthetic?real_time=0", "synthetic", {"real_time": False}),
         (
             "synthetic?color=320x240@15&depth=212x120@30&offset_ms=-7.5&frames=10&real_time=yes",
             "synthetic",
@@ -49,7 +50,7 @@ from mutualsense.sources import (
                 "real_time": True,
             },
         ),
-        ("Synthetic?FPS=15", "synthetic", {"fps": 15.0}),
+        ("Synthetic?FPS=15", "synthetic", {"fps": 15.0, "real_time": True}),
         ("run.db3", "recording", {"path": Path("run.db3")}),
         (
             "/data/old.BAG?loop=1&real_time=0",

@@ -1,0 +1,151 @@
+"""Pipeline vs bare backend on the sample recording (demo fp32 bundle, ONNX Runtime CPU).
+
+Writes benchmarks/results/pipeline_cpu.json: results/s of the full pipeline (recording replayed in
+a loop as fast as possible, capture in its own thread, newest frameset wins) against inferences/s
+of the bare backend on the same preprocessed input, in one run; and the p50/p95 of the stages
+other than inference (align, preprocess, postprocess) per frameset at 640×480.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mutualsense.backends import OnnxRuntimeBackend
+from mutualsense.bundle import Bundle
+from mutualsense.export import DEMO_WEIGHTS
+from mutualsense.pipeline import Stream
+from mutualsense.preprocess import preprocess
+from mutualsense.sources import FrameSet, Recording, Source
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "data" / "sample.db3"
+RESULTS = ROOT / "benchmarks" / "results" / "pipeline_cpu.json"
+
+
+def bare_backend(bundle: Bundle, seconds: float, threads: int | None) -> float:
+    with Recording(SAMPLE) as rec:
+        fs = rec.read(2000)
+    assert fs is not None
+    rgb, depth = preprocess(fs.color, np.asarray(fs.depth), fs.depth_scale, bundle.input_spec)
+    with OnnxRuntimeBackend(bundle, threads=threads) as backend:
+        for _ in range(5):
+            backend.infer({"rgb": rgb, "depth": depth})
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            backend.infer({"rgb": rgb, "depth": depth})
+            n += 1
+    return n / (time.perf_counter() - t0)
+
+
+class MemorySource(Source):
+    """The sample recording's framesets, decoded once and replayed from memory: a source that costs nothing."""
+
+    real_time = False
+
+    def __init__(self) -> None:
+        super().__init__("sample.db3 (in memory)")
+        with Recording(SAMPLE) as rec:
+            self.framesets = list(rec)
+        self.i = 0
+
+    def _start(self) -> None: ...
+
+    def _stop(self) -> None: ...
+
+    def _read(self, timeout_ms: int) -> FrameSet | None:
+        fs = self.framesets[self.i % len(self.framesets)]
+        self.i += 1
+        return replace(fs, arrival_time=time.monotonic())
+
+
+def pipeline(
+    bundle: Bundle, source: str | Source, seconds: float, threads: int | None
+) -> tuple[float, dict[str, list[float]], dict[str, int]]:
+    stages: dict[str, list[float]] = {k: [] for k in ("align", "preprocess", "inference", "postprocess", "total")}
+    with Stream(bundle, source, threads=threads) as stream:
+        it = iter(stream)
+        for _ in range(5):
+            next(it)
+        n, t0 = 0, time.perf_counter()
+        for result in it:
+            n += 1
+            for k in stages:
+                stages[k].append(result.latency_ms[k])
+            if time.perf_counter() - t0 >= seconds:
+                break
+        rate = n / (time.perf_counter() - t0)
+    return rate, stages, stream.stats.as_dict()
+
+
+def replay_only(seconds: float) -> float:
+    with Recording(SAMPLE, loop=True) as rec:
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            n += rec.read(1000) is not None
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    from mutualsense.export.bundle_export import export_bundle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / "fp32", precision="fp32", eval_count=0)
+        configs = {}
+        for threads in (None, 1):  # ONNX Runtime on all cores, or one core left to capture
+            bare = bare_backend(bundle, args.seconds, threads)
+            rate, stages, counters = pipeline(bundle, MemorySource(), args.seconds, threads)
+            configs["all cores" if threads is None else "ort 1 thread"] = (bare, rate, stages, counters)
+        file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
+        replay = replay_only(args.seconds)
+
+    def summary(bare: float, rate: float, stages: dict[str, list[float]], counters: dict[str, int]) -> dict:
+        non_inference = [
+            a + p + q for a, p, q in zip(stages["align"], stages["preprocess"], stages["postprocess"], strict=True)
+        ]
+        return {
+            "bare_backend_inferences_per_s": bare,
+            "pipeline_results_per_s": rate,
+            "ratio_pipeline_vs_bare": rate / bare,
+            "non_inference_ms": {
+                "p50": float(np.percentile(non_inference, 50)),
+                "p95": float(np.percentile(non_inference, 95)),
+            },
+            "stages_ms": {
+                k: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))} for k, v in stages.items()
+            },
+            "counters": counters,
+        }
+
+    result = {
+        "benchmark": "pipeline on examples/data/sample.db3 (colour 640x480, depth 424x240), demo fp32 bundle, ORT CPU",
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": 2},
+        "date": time.strftime("%Y-%m-%d"),
+        "source_for_ratio": "the sample's framesets decoded once and replayed from memory (pipeline overhead only)",
+        "targets": {"ratio_pipeline_vs_bare_min": 0.9, "non_inference_p95_ms_max": 5.0},
+        "configs": {name: summary(*values) for name, values in configs.items()},
+        "pipeline_results_per_s_decoding_the_recording_ort_1_thread": file_rate,
+        "recording_replay_alone_framesets_per_s": replay,
+    }
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    for name, c in result["configs"].items():
+        print(
+            name,
+            {k: c[k] for k in ("bare_backend_inferences_per_s", "pipeline_results_per_s", "ratio_pipeline_vs_bare")},
+        )
+        print("   non-inference ms", c["non_inference_ms"])
+    print("decoding the recording:", file_rate, "results/s; replay alone:", replay, "framesets/s")
+
+
+if __name__ == "__main__":
+    main()
