@@ -134,3 +134,23 @@ def test_a_recording_or_generator_replayed_as_fast_as_possible_is_read_on_demand
             time.sleep(0.01)  # a slow consumer: nothing is dropped, the source waits
     assert stream.stats.processed == stream.stats.produced == 15
     assert stream.stats.dropped_by_backpressure == 0
+
+
+def test_recording_with_colour_at_15_and_depth_at_30_fps_and_an_offset(tiny_bundle, tmp_path) -> None:
+    from mutualsense.sources import record
+
+    rec = tmp_path / "offset.db3"
+    src = SyntheticSource(
+        color=(160, 120), depth=(160, 120), color_fps=15, depth_fps=30, depth_offset_ms=7.0, frames=20
+    )
+    info = record(src, rec, frames=20)
+    assert info.color_frames == 20 and info.depth_frames >= 39
+    with mutualsense.open(tiny_bundle, source=str(rec)) as stream:
+        results = list(stream)
+    s = stream.stats
+    assert s.produced == s.processed == len(results) == 20  # replayed on demand: every colour frame, once
+    assert s.dropped_by_skew == s.dropped_by_backpressure == 0
+    numbers = [r.color_frame_number for r in results]
+    assert len(set(numbers)) == 20  # no stale duplicates
+    skews = np.array([r.skew_ms for r in results])
+    assert np.abs(skews - (-7.0)).max() <= 1.0, skews
