@@ -30,7 +30,7 @@ SAMPLE = ROOT / "examples" / "data" / "sample.db3"
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline_cpu.json"
 
 
-def bare_backend(bundle: Bundle, seconds: float, threads: int | None) -> float:
+def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:
     with Recording(SAMPLE) as rec:
         fs = rec.read(2000)
     assert fs is not None
@@ -67,7 +67,7 @@ class MemorySource(Source):
 
 
 def pipeline(
-    bundle: Bundle, source: str | Source, seconds: float, threads: int | None
+    bundle: Bundle, source: str | Source, seconds: float, threads: int
 ) -> tuple[float, dict[str, list[float]], dict[str, int]]:
     stages: dict[str, list[float]] = {k: [] for k in ("align", "preprocess", "inference", "postprocess", "total")}
     with Stream(bundle, source, threads=threads) as stream:
@@ -83,6 +83,25 @@ def pipeline(
                 break
         rate = n / (time.perf_counter() - t0)
     return rate, stages, stream.stats.as_dict()
+
+
+def stage_costs(bundle: Bundle, frames: int = 200) -> dict[str, dict[str, float]]:
+    """Stage costs without concurrency: each frameset through every stage in one thread."""
+    src = MemorySource()
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("align", "preprocess", "inference", "postprocess", "non_inference")
+    }
+    with Stream(bundle, src, threads=1) as stream:
+        for i in range(frames + 5):
+            r = stream.process(src.framesets[i % len(src.framesets)])
+            if i < 5:
+                continue
+            for k in ("align", "preprocess", "inference", "postprocess"):
+                samples[k].append(r.latency_ms[k])
+            samples["non_inference"].append(
+                r.latency_ms["align"] + r.latency_ms["preprocess"] + r.latency_ms["postprocess"]
+            )
+    return {k: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))} for k, v in samples.items()}
 
 
 def replay_only(seconds: float) -> float:
@@ -102,12 +121,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / "fp32", precision="fp32", eval_count=0)
         configs = {}
-        for threads in (None, 1):  # ONNX Runtime on all cores, or one core left to capture
+        for threads in (2, 1):  # ONNX Runtime on both cores, or one core left to capture (the pipeline's default)
             bare = bare_backend(bundle, args.seconds, threads)
             rate, stages, counters = pipeline(bundle, MemorySource(), args.seconds, threads)
-            configs["all cores" if threads is None else "ort 1 thread"] = (bare, rate, stages, counters)
+            configs[f"ort {threads} thread{'s' if threads > 1 else ''}"] = (bare, rate, stages, counters)
         file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
         replay = replay_only(args.seconds)
+        serial = stage_costs(bundle)
 
     def summary(bare: float, rate: float, stages: dict[str, list[float]], counters: dict[str, int]) -> dict:
         non_inference = [
@@ -136,6 +156,7 @@ def main() -> None:
         "configs": {name: summary(*values) for name, values in configs.items()},
         "pipeline_results_per_s_decoding_the_recording_ort_1_thread": file_rate,
         "recording_replay_alone_framesets_per_s": replay,
+        "stage_costs_without_concurrency_ms": serial,
     }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     for name, c in result["configs"].items():
@@ -145,6 +166,7 @@ def main() -> None:
         )
         print("   non-inference ms", c["non_inference_ms"])
     print("decoding the recording:", file_rate, "results/s; replay alone:", replay, "framesets/s")
+    print("stage costs without concurrency (ms):", serial["non_inference"])
 
 
 if __name__ == "__main__":

@@ -62,10 +62,8 @@ class _Prepared:
     rgb: np.ndarray
     depth: np.ndarray
     aligned_depth: np.ndarray
-    started: float
     align_ms: float
     preprocess_ms: float
-    finished: float
 
 
 class _LatestSlot:
@@ -114,6 +112,8 @@ def _make_backend(kind: str, bundle: Bundle, providers: list[str] | None, thread
     if kind in ("ort", "onnxruntime"):
         from mutualsense.backends.onnxruntime import OnnxRuntimeBackend
 
+        if threads is None:  # leave a core to the capture thread, which aligns and preprocesses the next frameset
+            threads = max(1, (os.cpu_count() or 2) - 1)
         return OnnxRuntimeBackend(bundle, providers=providers, threads=threads)
     if kind in ("tensorrt", "trt"):
         from mutualsense.backends.tensorrt import TensorRTBackend
@@ -133,8 +133,8 @@ class Stream:
         skew_policy: ``drop`` framesets over the limit, or ``flag`` them and keep going.
         threshold: saliency threshold for masks and objects.
         stall_timeout_s: a source that delivers nothing for this long is reported as stalled.
-        threads: ONNX Runtime intra-op threads (default: all cores). On a small CPU, leaving a core
-            to the capture thread (which aligns and preprocesses the next frameset) raises throughput.
+        threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
+            uses to align and preprocess the next frameset while the model runs).
     """
 
     def __init__(
@@ -159,9 +159,10 @@ class Stream:
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.stats = PipelineStats()
-        self._slot = _LatestSlot()
+        self._prepared = _LatestSlot()  # capture → inference
+        self._inferred = _LatestSlot()  # inference → the caller's thread (postprocess)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
         self._aligner: DepthAligner | None = None
         self._callbacks: list[ResultCallback] = []
@@ -177,8 +178,11 @@ class Stream:
             self.backend.__exit__(None, None, None)
             raise
         self._open = True
-        self._thread = threading.Thread(target=self._capture, name=f"capture-{self.source.name}", daemon=True)
-        self._thread.start()
+        self._live = bool(getattr(self.source, "real_time", True))
+        for target, name in ((self._capture, "capture"), (self._infer, "inference")):
+            t = threading.Thread(target=target, name=f"{name}-{self.source.name}", daemon=True)
+            t.start()
+            self._threads.append(t)
         return self
 
     def __exit__(
@@ -192,13 +196,14 @@ class Stream:
             return
         self._open = False
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(2.0, self.read_timeout_ms / 1000 * 3))
-            if self._thread.is_alive():
-                log.warning("capture thread of %s did not stop in time", self.source.name)
+        for t in self._threads:
+            t.join(timeout=max(2.0, self.read_timeout_ms / 1000 * 3))
+            if t.is_alive():
+                log.warning("thread %s did not stop in time", t.name)
         with self._lock:
-            if self._slot.take_pending() is not None:
-                self.stats.dropped_by_backpressure += 1
+            for slot in (self._prepared, self._inferred):
+                if slot.take_pending() is not None:
+                    self.stats.dropped_by_backpressure += 1
         self.stats.source_frame_gaps = self.source.counters.frame_gaps
         try:
             self.source.stop()
@@ -211,11 +216,10 @@ class Stream:
         # A live source (camera, anything paced in real time) is never made to wait: the newest
         # frameset wins. A recording or generator replayed as fast as possible is read on demand
         # instead, so nothing is decoded only to be dropped.
-        live = bool(getattr(self.source, "real_time", True))
         try:
             while not self._stop.is_set():
-                if not live:
-                    self._slot.wait_empty(self._stop)
+                if not self._live:
+                    self._prepared.wait_empty(self._stop)
                     if self._stop.is_set():
                         break
                 try:
@@ -240,12 +244,36 @@ class Stream:
                         continue
                 prepared = self.prepare(fs)
                 with self._lock:
-                    if self._slot.put((fs, flagged, prepared)):
+                    if self._prepared.put((fs, flagged, prepared)):
                         self.stats.dropped_by_backpressure += 1
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._error = exc
         finally:
-            self._slot.close()
+            self._prepared.close()
+
+    # ------------------------------------------------------------------ inference thread
+    def _infer(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item, finished = self._prepared.get(timeout=0.1)
+                if finished:
+                    break
+                if item is None:
+                    continue
+                fs, flagged, prepared = item
+                t0 = time.monotonic()
+                logits = self.backend.infer({"rgb": prepared.rgb, "depth": prepared.depth})["saliency"][0, 0]
+                inferred = (fs, flagged, prepared, logits, 1000 * (time.monotonic() - t0))
+                if not self._live:
+                    self._inferred.wait_empty(self._stop)
+                with self._lock:
+                    if self._inferred.put(inferred):
+                        self.stats.dropped_by_backpressure += 1
+        except BaseException as exc:
+            self._error = self._error or exc
+            self._stop.set()
+        finally:
+            self._inferred.close()
 
     # ------------------------------------------------------------------ processing
     def prepare(self, fs: FrameSet) -> _Prepared:
@@ -262,28 +290,36 @@ class Stream:
         if self.bundle.batch > 1:
             rgb, d = np.repeat(rgb, self.bundle.batch, axis=0), np.repeat(d, self.bundle.batch, axis=0)
         t2 = time.monotonic()
-        return _Prepared(rgb, d, depth, t0, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+        return _Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1))
 
-    def process(self, fs: FrameSet, flagged: bool = False, prepared: _Prepared | None = None) -> SaliencyResult:
-        """Run one frameset through align → preprocess → inference → postprocess."""
-        p = prepared or self.prepare(fs)
-        t2 = time.monotonic()
-        logits = self.backend.infer({"rgb": p.rgb, "depth": p.depth})["saliency"][0, 0]
-        t3 = time.monotonic()
+    def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
+        """Run one frameset through every stage in the calling thread (no queues, no drops)."""
+        prepared = self.prepare(fs)
+        t0 = time.monotonic()
+        logits = self.backend.infer({"rgb": prepared.rgb, "depth": prepared.depth})["saliency"][0, 0]
+        return self.postprocess(fs, flagged, prepared, logits, 1000 * (time.monotonic() - t0))
+
+    def postprocess(
+        self, fs: FrameSet, flagged: bool, prepared: _Prepared, logits: np.ndarray, inference_ms: float
+    ) -> SaliencyResult:
+        """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
+        t0 = time.monotonic()
         spec = self.spec
         color_size = (fs.color.shape[1], fs.color.shape[0])
         prob = saliency_map(logits, (spec.width, spec.height))
-        objects = find_objects(prob, p.aligned_depth.astype(np.float32) * fs.depth_scale, color_size, self.threshold)
+        depth_m = prepared.aligned_depth.astype(np.float32) * fs.depth_scale
+        objects = find_objects(prob, depth_m, color_size, self.threshold)
         full = saliency_map(logits, color_size)
-        t4 = time.monotonic()
-        latency = {
-            "wait": 1000 * ((p.started - fs.arrival_time) + (t2 - p.finished)),
-            "align": p.align_ms,
-            "preprocess": p.preprocess_ms,
-            "inference": 1000 * (t3 - t2),
-            "postprocess": 1000 * (t4 - t3),
-            "total": 1000 * (t4 - fs.arrival_time),
+        done = time.monotonic()
+        total = 1000 * (done - fs.arrival_time)
+        work = {
+            "align": prepared.align_ms,
+            "preprocess": prepared.preprocess_ms,
+            "inference": inference_ms,
+            "postprocess": 1000 * (done - t0),
         }
+        # everything that is not work is waiting: for the capture thread, in the queues between stages
+        latency = {"wait": max(0.0, total - sum(work.values())), **work, "total": total}
         return SaliencyResult(
             saliency=full,
             objects=objects,
@@ -296,7 +332,7 @@ class Stream:
             skew_ms=fs.skew_ms,
             skew_flagged=flagged,
             arrival_time=fs.arrival_time,
-            result_time=t4,
+            result_time=done,
             latency_ms=latency,
             source=fs.source,
             frameset=fs,
@@ -306,18 +342,17 @@ class Stream:
         if not self._open:
             raise MutualSenseError("the stream is not open.", "use `with mutualsense.open(...) as stream:`.")
         while True:
-            item, finished = self._slot.get(timeout=0.1)
+            item, finished = self._inferred.get(timeout=0.1)
             if finished:
                 if self._error is not None:
                     raise self._error
                 return
             if item is None:
                 continue
-            fs, flagged, prepared = item
-            result = self.process(fs, flagged, prepared)
+            result = self.postprocess(*item)
             with self._lock:
                 self.stats.processed += 1
-                if flagged:
+                if result.skew_flagged:
                     self.stats.skew_flagged += 1
             for cb in self._callbacks:
                 cb(result)
