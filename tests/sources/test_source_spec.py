@@ -35,7 +35,11 @@ from mutualsense.sources import (
             {"serial": "f0211", "color": (1280, 720, 30.0), "preset": "high_accuracy"},
         ),
         ("synthetic", "synthetic", {"real_time": True}),
-        ("synthetic?fps=30&seed=1&noise=0.5", "synthetic", {"fps": 30.0, "seed": 1, "real_time": True, "sensor_noise": 0.5}),
+        (
+            "synthetic?fps=30&seed=1&noise=0.5",
+            "synthetic",
+            {"fps": 30.0, "seed": 1, "real_time": True, "sensor_noise": 0.5},
+        ),
         ("synthetic?real_time=0", "synthetic", {"real_time": False}),
         (
             "synthetic?color=320x240@15&depth=212x120@30&offset_ms=-7.5&frames=10&real_time=yes",
