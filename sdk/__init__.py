@@ -30,15 +30,25 @@ __all__ = [
     "MissingDependencyError",
     "MutualSenseError",
     "PluginError",
+    "ProfileReport",
     "SourceError",
     "__version__",
     "open",
+    "profile_backend",
+    "profile_pipeline",
 ]
 
 
 def __getattr__(name: str) -> object:
     # Heavier parts (OpenCV, jsonschema) load on first use, keeping `import mutualsense` instant.
-    lazy = {"Bundle": "mutualsense.bundle", "open": "mutualsense.pipeline", "Stream": "mutualsense.pipeline"}
+    lazy = {
+        "Bundle": "mutualsense.bundle",
+        "open": "mutualsense.pipeline",
+        "Stream": "mutualsense.pipeline",
+        "ProfileReport": "mutualsense.profiling",
+        "profile_backend": "mutualsense.profiling",
+        "profile_pipeline": "mutualsense.profiling",
+    }
     if name in lazy:
         import importlib
 

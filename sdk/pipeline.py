@@ -64,6 +64,7 @@ class _Prepared:
     aligned_depth: np.ndarray
     align_ms: float
     preprocess_ms: float
+    finished: float  # monotonic time preparation ended
 
 
 class _LatestSlot:
@@ -263,7 +264,7 @@ class Stream:
                 fs, flagged, prepared = item
                 t0 = time.monotonic()
                 logits = self.backend.infer({"rgb": prepared.rgb, "depth": prepared.depth})["saliency"][0, 0]
-                inferred = (fs, flagged, prepared, logits, 1000 * (time.monotonic() - t0))
+                inferred = (fs, flagged, prepared, logits, t0, time.monotonic())
                 if not self._live:
                     self._inferred.wait_empty(self._stop)
                 with self._lock:
@@ -290,17 +291,23 @@ class Stream:
         if self.bundle.batch > 1:
             rgb, d = np.repeat(rgb, self.bundle.batch, axis=0), np.repeat(d, self.bundle.batch, axis=0)
         t2 = time.monotonic()
-        return _Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1))
+        return _Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
         prepared = self.prepare(fs)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": prepared.rgb, "depth": prepared.depth})["saliency"][0, 0]
-        return self.postprocess(fs, flagged, prepared, logits, 1000 * (time.monotonic() - t0))
+        return self.postprocess(fs, flagged, prepared, logits, t0, time.monotonic())
 
     def postprocess(
-        self, fs: FrameSet, flagged: bool, prepared: _Prepared, logits: np.ndarray, inference_ms: float
+        self,
+        fs: FrameSet,
+        flagged: bool,
+        prepared: _Prepared,
+        logits: np.ndarray,
+        inference_started: float,
+        inference_finished: float,
     ) -> SaliencyResult:
         """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
         t0 = time.monotonic()
@@ -312,14 +319,16 @@ class Stream:
         full = saliency_map(logits, color_size)
         done = time.monotonic()
         total = 1000 * (done - fs.arrival_time)
-        work = {
+        stages = {
             "align": prepared.align_ms,
             "preprocess": prepared.preprocess_ms,
-            "inference": inference_ms,
+            # between threads: prepared → inference started, inferred → postprocess started
+            "queue": 1000 * ((inference_started - prepared.finished) + (t0 - inference_finished)),
+            "inference": 1000 * (inference_finished - inference_started),
             "postprocess": 1000 * (done - t0),
         }
-        # everything that is not work is waiting: for the capture thread, in the queues between stages
-        latency = {"wait": max(0.0, total - sum(work.values())), **work, "total": total}
+        # the rest is the wait for the capture thread to pick the frameset up
+        latency = {"wait": max(0.0, total - sum(stages.values())), **stages, "total": total}
         return SaliencyResult(
             saliency=full,
             objects=objects,

@@ -34,7 +34,8 @@ class SaliencyResult:
         color_frame_number / depth_frame_number, color_timestamp_ms / depth_timestamp_ms: from the source.
         clock_domain: the timestamps' clock.
         skew_ms: colour − depth sensor timestamp; skew_flagged when it exceeded the policy's limit.
-        latency_ms: per stage (wait, align, preprocess, inference, postprocess) and ``total``.
+        latency_ms: per stage (wait, align, preprocess, queue, inference, postprocess) and ``total``
+            (delivery → result), in ms; the stages add up to the total.
         source: which source delivered the frameset (camera serial, recording, synthetic).
         frameset: the frameset the result was computed from (colour, raw depth, calibration).
     """

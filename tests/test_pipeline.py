@@ -60,7 +60,8 @@ def test_counters_are_exact_and_results_carry_what_a_robot_needs(tiny_bundle) ->
     assert r.saliency.shape == (240, 320) and r.saliency.dtype == np.float32
     assert r.saliency.min() >= 0.0 and r.saliency.max() <= 1.0
     assert r.mask().dtype == bool
-    assert set(r.latency_ms) == {"wait", "align", "preprocess", "inference", "postprocess", "total"}
+    assert set(r.latency_ms) == {"wait", "align", "preprocess", "queue", "inference", "postprocess", "total"}
+    assert sum(v for k, v in r.latency_ms.items() if k != "total") == pytest.approx(r.latency_ms["total"], rel=1e-6)
     assert r.latency_ms["total"] >= r.latency_ms["inference"] > 0
     numbers = [x.color_frame_number for x in results]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
