@@ -11,7 +11,7 @@ ifeq ($(CI),true)
 PYTEST_FLAGS += --color=no -p no:cacheprovider
 endif
 
-.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps venv clean
+.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps testdeps venv clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,20 @@ sysdeps:
 	  fi; \
 	fi
 
+# The web viewer's browser test (tests/test_viewer.py) drives Debian's chromium through chromedriver;
+# browsers downloaded from elsewhere (Playwright, Chrome for Testing) cannot be fetched here.
+testdeps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver (for the web viewer's browser test)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }) \
+	      || { echo "error: could not apt-get install chromium chromium-driver; install them by hand (sudo apt-get install chromium chromium-driver)"; exit 2; }; \
+	  else \
+	    echo "warning: chromium/chromedriver are missing and cannot be installed here (needs root and apt-get):"; \
+	    echo "         the web viewer's browser test will be skipped. Install them with: sudo apt-get install chromium chromium-driver"; \
+	  fi; \
+	fi
+
 demo: venv sysdeps
 	$(BIN)/python examples/demo.py
 	$(BIN)/mutualsense stream --bundle out/demo-fp32 --source "examples/data/sample.db3?real_time=1" --save-overlay out/overlays
@@ -55,7 +69,7 @@ typecheck: venv
 	$(BIN)/pip install -q --no-deps --no-build-isolation --target build/typecheck . >/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p mutualsense --config-file ../../pyproject.toml
 
-test: venv sysdeps lint typecheck
+test: venv sysdeps testdeps lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 test-fast: venv sysdeps

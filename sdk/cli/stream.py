@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -14,16 +16,40 @@ from rich.live import Live
 from mutualsense.cli import app
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
+if TYPE_CHECKING:
+    from mutualsense.pipeline import PipelineStats
+    from mutualsense.viewer import WebViewer
 
-def _status(stream: object, latencies: list[float], skews: list[float], started: float) -> str:
-    s = stream.stats  # type: ignore[attr-defined]
+
+def stream_stats(
+    stats: PipelineStats, latencies: Sequence[float], skews: Sequence[float], started: float
+) -> dict[str, Any]:
+    """What the status line and the web viewer show: rates, latency percentiles, skew, the exact counters.
+
+    Args:
+        stats: the stream's counters (``Stream.stats``).
+        latencies: recent total latencies in ms (the caller keeps a window, e.g. the last 300).
+        skews: recent colour − depth skews in ms.
+        started: ``time.monotonic()`` when the stream started.
+    """
     elapsed = max(time.monotonic() - started, 1e-9)
-    p50, p95 = np.percentile(latencies, [50, 95]) if latencies else (0.0, 0.0)
-    skew = np.median(np.abs(skews)) if skews else 0.0
+    p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if len(latencies) else (0.0, 0.0)
+    return {
+        "fps": stats.processed / elapsed,
+        "elapsed_s": elapsed,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+        "skew_median_abs_ms": float(np.median(np.abs(skews))) if len(skews) else 0.0,
+        **stats.as_dict(),
+    }
+
+
+def format_status(s: Mapping[str, Any]) -> str:
+    """One status line from :func:`stream_stats`'s dict."""
     return (
-        f"{s.processed / elapsed:5.1f} fps | latency p50 {p50:6.1f} ms p95 {p95:6.1f} ms | "
-        f"|skew| median {skew:5.1f} ms | produced {s.produced} processed {s.processed} "
-        f"dropped: skew {s.dropped_by_skew} back-pressure {s.dropped_by_backpressure}"
+        f"{s['fps']:5.1f} fps | latency p50 {s['latency_p50_ms']:6.1f} ms p95 {s['latency_p95_ms']:6.1f} ms | "
+        f"|skew| median {s['skew_median_abs_ms']:5.1f} ms | produced {s['produced']} processed {s['processed']} "
+        f"dropped: skew {s['dropped_by_skew']} back-pressure {s['dropped_by_backpressure']}"
     )
 
 
@@ -36,7 +62,10 @@ def stream(
     max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
     skew_policy: Annotated[str, typer.Option(help="drop or flag framesets over --max-skew-ms.")] = "drop",
     save_overlay: Annotated[Path | None, typer.Option(help="Write colour | depth | saliency pictures here.")] = None,
-    view: Annotated[str, typer.Option(help="none (status line only).")] = "none",
+    view: Annotated[
+        str, typer.Option(help="none (status line only) or web (a live page in the browser, see --port).")
+    ] = "none",
+    port: Annotated[int, typer.Option(help="Port of --view web on 127.0.0.1 (0 = any free port).")] = 8765,
 ) -> None:
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
 
@@ -46,6 +75,7 @@ def stream(
     Examples:
       [bold]mutualsense stream --bundle demo-fp32 --source synthetic --max-frames 100[/]
       [bold]mutualsense stream --bundle demo-fp32 --source run.db3 --save-overlay out/[/]
+      [bold]mutualsense stream --bundle demo-fp32 --source synthetic?fps=30 --view web[/]  (open the printed URL)
     """
     import cv2
 
@@ -53,8 +83,10 @@ def stream(
     from mutualsense.pipeline import Stream
     from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
 
-    if view != "none":
-        raise MutualSenseError(f"unknown view {view!r}.", "use --view none.")
+    if view not in ("none", "web"):
+        raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
+    if not 0 <= port <= 65535:
+        raise MutualSenseError(f"invalid --port {port}.", "pass a port in 1-65535, or 0 for any free port.")
     if save_overlay is not None:
         try:
             save_overlay.mkdir(parents=True, exist_ok=True)
@@ -63,23 +95,37 @@ def stream(
                 f"cannot create {save_overlay} ({exc.strerror}).", "choose a writable folder."
             ) from exc
     console = Console()
-    latencies: list[float] = []
-    skews: list[float] = []
+    # a fixed window, so a stream that runs for days keeps flat memory
+    latencies: deque[float] = deque(maxlen=300)
+    skews: deque[float] = deque(maxlen=300)
     st = Stream(bundle, source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)  # type: ignore[arg-type]
-    started = time.monotonic()
-    with st, Live(console=console, refresh_per_second=4, transient=False) as live:
-        for n, result in enumerate(st, start=1):
-            latencies.append(result.latency_ms["total"])
-            skews.append(result.skew_ms)
-            if save_overlay is not None and (fs := result.frameset) is not None:
-                depth = colorize_depth(fs.depth, fs.depth_scale)
-                panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
-                out = save_overlay / f"frame_{result.color_frame_number:06d}.png"
-                cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
-            live.update(_status(st, latencies[-300:], skews[-300:], started))
-            if max_frames is not None and n >= max_frames:
-                break
-    console.print(_status(st, latencies, skews, started))
+    viewer: WebViewer | None = None
+    if view == "web":
+        from mutualsense.viewer import WebViewer
+
+        viewer = WebViewer(port=port)
+        console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")
+    try:
+        started = time.monotonic()
+        with st, Live(console=console, refresh_per_second=4, transient=False) as live:
+            for n, result in enumerate(st, start=1):
+                latencies.append(result.latency_ms["total"])
+                skews.append(result.skew_ms)
+                if save_overlay is not None and (fs := result.frameset) is not None:
+                    depth = colorize_depth(fs.depth, fs.depth_scale)
+                    panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
+                    out = save_overlay / f"frame_{result.color_frame_number:06d}.png"
+                    cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
+                stats = stream_stats(st.stats, latencies, skews, started)
+                live.update(format_status(stats))
+                if viewer is not None:
+                    viewer.update(result, stats)
+                if max_frames is not None and n >= max_frames:
+                    break
+    finally:
+        if viewer is not None:
+            viewer.stop()
+    console.print(format_status(stream_stats(st.stats, latencies, skews, started)))
     console.print(f"counters: {st.stats.as_dict()}")
 
 
