@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import cpu_name  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results" / "cda_cpu.json"
 
 CHILD = r"""
@@ -47,16 +49,6 @@ with torch.inference_mode():
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"peak_growth_kib": after - before}))
 """
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(code: str, *args: object) -> dict:

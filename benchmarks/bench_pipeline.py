@@ -13,10 +13,10 @@ import json
 import platform
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from common import MemorySource  # noqa: E402
 
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
@@ -28,6 +28,12 @@ from mutualsense.sources import FrameSet, Recording, Source
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "data" / "sample.db3"
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline_cpu.json"
+
+
+def sample_framesets() -> list[FrameSet]:
+    """The sample recording, decoded once."""
+    with Recording(SAMPLE) as rec:
+        return list(rec)
 
 
 def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:
@@ -43,27 +49,6 @@ def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:
             backend.infer({"rgb": rgb, "depth": depth})
             n += 1
     return n / (time.perf_counter() - t0)
-
-
-class MemorySource(Source):
-    """The sample recording's framesets, decoded once and replayed from memory: a source that costs nothing."""
-
-    real_time = False
-
-    def __init__(self) -> None:
-        super().__init__("sample.db3 (in memory)")
-        with Recording(SAMPLE) as rec:
-            self.framesets = list(rec)
-        self.i = 0
-
-    def _start(self) -> None: ...
-
-    def _stop(self) -> None: ...
-
-    def _read(self, timeout_ms: int) -> FrameSet | None:
-        fs = self.framesets[self.i % len(self.framesets)]
-        self.i += 1
-        return replace(fs, arrival_time=time.monotonic())
 
 
 def pipeline(
@@ -87,7 +72,7 @@ def pipeline(
 
 def stage_costs(bundle: Bundle, frames: int = 200) -> dict[str, dict[str, float]]:
     """Stage costs without concurrency: each frameset through every stage in one thread."""
-    src = MemorySource()
+    src = MemorySource(sample_framesets())
     samples: dict[str, list[float]] = {
         k: [] for k in ("align", "preprocess", "inference", "postprocess", "non_inference")
     }
@@ -123,7 +108,7 @@ def main() -> None:
         configs = {}
         for threads in (2, 1):  # ONNX Runtime on both cores, or one core left to capture (the pipeline's default)
             bare = bare_backend(bundle, args.seconds, threads)
-            rate, stages, counters = pipeline(bundle, MemorySource(), args.seconds, threads)
+            rate, stages, counters = pipeline(bundle, MemorySource(sample_framesets()), args.seconds, threads)
             configs[f"ort {threads} thread{'s' if threads > 1 else ''}"] = (bare, rate, stages, counters)
         file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
         replay = replay_only(args.seconds)

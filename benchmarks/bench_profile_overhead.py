@@ -21,38 +21,19 @@ import platform
 import statistics
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
+
+from common import MemorySource  # noqa: E402
 
 from mutualsense.bundle import Bundle
 from mutualsense.pipeline import PipelineStats, Stream
 from mutualsense.profiling import _Columns, profile_pipeline
-from mutualsense.sources import FrameSet, Recording, Source
+from mutualsense.sources import FrameSet, Recording
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "data" / "sample.db3"
 RESULTS = ROOT / "benchmarks" / "results" / "profile_overhead.json"
 TARGET_MAX_OVERHEAD = 0.02
-
-
-class MemorySource(Source):
-    """The sample recording's framesets, decoded once and replayed from memory with fresh arrival times."""
-
-    real_time = False
-
-    def __init__(self, framesets: list[FrameSet]) -> None:
-        super().__init__("sample.db3 (in memory)")
-        self.framesets = framesets
-        self.i = 0
-
-    def _start(self) -> None: ...
-
-    def _stop(self) -> None: ...
-
-    def _read(self, timeout_ms: int) -> FrameSet | None:
-        fs = self.framesets[self.i % len(self.framesets)]
-        self.i += 1
-        return replace(fs, arrival_time=time.monotonic())
 
 
 def run_off(bundle: Bundle, framesets: list[FrameSet], frames: int, warmup: int, threads: int | None) -> float:

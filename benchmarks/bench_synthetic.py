@@ -23,20 +23,11 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from common import cpu_name  # noqa: E402
 
 from mutualsense.synthetic import SceneGenerator  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "synthetic.json"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def pin_to_one_core() -> int | None:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import zipfile
@@ -15,6 +14,7 @@ from typing import Any
 
 import torch
 
+from mutualsense.bundle import sha256_file
 from mutualsense.errors import CheckpointError
 from mutualsense.export.model.config import ModelConfig
 from mutualsense.export.model.net import MutualSenseNet
@@ -34,15 +34,6 @@ class LoadedCheckpoint:
     training: dict[str, Any]
     path: Path
     sha256: str
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(
@@ -132,4 +123,4 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
         )
     model.load_state_dict(state, strict=True)
     model.eval()
-    return LoadedCheckpoint(model, config, dict(payload.get("training") or {}), path, file_sha256(path))
+    return LoadedCheckpoint(model, config, dict(payload.get("training") or {}), path, sha256_file(path))

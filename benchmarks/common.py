@@ -1,0 +1,41 @@
+"""Helpers shared by the benchmark scripts (run them from the repository root: `python benchmarks/bench_x.py`)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mutualsense.sources import FrameSet, Source
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (falls back to what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class MemorySource(Source):
+    """Framesets decoded once and replayed from memory, as fast as asked: a source that costs nothing."""
+
+    real_time = False
+
+    def __init__(self, framesets: list[FrameSet], name: str = "sample.db3 (in memory)") -> None:
+        super().__init__(name)
+        self.framesets = framesets
+        self.i = 0
+
+    def _start(self) -> None: ...
+
+    def _stop(self) -> None: ...
+
+    def _read(self, timeout_ms: int) -> FrameSet | None:
+        fs = self.framesets[self.i % len(self.framesets)]
+        self.i += 1
+        return replace(fs, arrival_time=time.monotonic())
