@@ -18,6 +18,7 @@ from mutualsense.sources.base import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
     from mutualsense.pipeline import PipelineStats
+    from mutualsense.publish import ZenohPublisher
     from mutualsense.viewer import WebViewer
 
 
@@ -66,6 +67,17 @@ def stream(
         str, typer.Option(help="none (status line only) or web (a live page in the browser, see --port).")
     ] = "none",
     port: Annotated[int, typer.Option(help="Port of --view web on 127.0.0.1 (0 = any free port).")] = 8765,
+    publish: Annotated[
+        str, typer.Option(help="none, or zenoh: publish every result on mutualsense/<camera>/{saliency,objects,stats}.")
+    ] = "none",
+    zenoh_config: Annotated[
+        Path | None, typer.Option(help="Zenoh JSON5 configuration (endpoints, scouting); default: zenoh's defaults.")
+    ] = None,
+    camera_name: Annotated[
+        str | None, typer.Option(help="Camera name in the key expressions (default: from --source).")
+    ] = None,
+    publish_size: Annotated[str, typer.Option(help="Published saliency PNG size, WxH or full.")] = "160x120",
+    publish_mode: Annotated[str, typer.Option(help="map (8-bit saliency) or mask (1-bit, > threshold).")] = "map",
 ) -> None:
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
 
@@ -76,6 +88,8 @@ def stream(
       [bold]mutualsense stream --bundle demo-fp32 --source synthetic --max-frames 100[/]
       [bold]mutualsense stream --bundle demo-fp32 --source run.db3 --save-overlay out/[/]
       [bold]mutualsense stream --bundle demo-fp32 --source synthetic?fps=30 --view web[/]  (open the printed URL)
+      [bold]mutualsense stream --bundle demo-fp32 --source camera --publish zenoh --zenoh-config peer.json5[/]
+      (subscribe with examples/subscribe.py; message format: docs/results.md)
     """
     import cv2
 
@@ -100,6 +114,23 @@ def stream(
     skews: deque[float] = deque(maxlen=300)
     st = Stream(bundle, source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)  # type: ignore[arg-type]
     viewer: WebViewer | None = None
+    publisher: ZenohPublisher | None = None
+    if publish not in ("none", "zenoh"):
+        raise MutualSenseError(f"unknown --publish {publish!r}.", "use --publish none or --publish zenoh.")
+    if publish == "zenoh":
+        from mutualsense.publish import ZenohPublisher, camera_name_from_source, parse_resolution
+
+        if publish_mode not in ("map", "mask"):
+            raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
+        publisher = ZenohPublisher(
+            camera_name or camera_name_from_source(source),
+            config=zenoh_config,
+            resolution=parse_resolution(publish_size),
+            mode=publish_mode,  # type: ignore[arg-type]
+        ).open()
+        console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
+    elif zenoh_config is not None:
+        raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
     if view == "web":
         from mutualsense.viewer import WebViewer
 
@@ -120,11 +151,15 @@ def stream(
                 live.update(format_status(stats))
                 if viewer is not None:
                     viewer.update(result, stats)
+                if publisher is not None:
+                    publisher.publish(result, stats)
                 if max_frames is not None and n >= max_frames:
                     break
     finally:
         if viewer is not None:
             viewer.stop()
+        if publisher is not None:
+            publisher.close()
     console.print(format_status(stream_stats(st.stats, latencies, skews, started)))
     console.print(f"counters: {st.stats.as_dict()}")
 
