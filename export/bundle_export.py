@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -68,6 +70,14 @@ def _versions() -> dict[str, str | None]:
     }
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _scores(s: Scores) -> dict[str, Any]:
     return {k: s.as_dict()[k] for k in ("s_measure", "max_f", "max_e", "mae", "count")}
 
@@ -84,6 +94,11 @@ def export_bundle(
     eval_count: int = 200,
     overwrite: bool = False,
     on_step: Callable[[str], None] | None = None,
+    eval_data: str | os.PathLike[str] = "synthetic",
+    max_drop: float = 0.01,
+    force: bool = False,
+    auto_fp16: bool = False,
+    calib_method: str = "minmax",
 ) -> Bundle:
     """Export a checkpoint to a bundle folder and return it (verified, as :meth:`Bundle.load` reads it).
 
@@ -98,15 +113,30 @@ def export_bundle(
         plugin: the CDA plugin library for the engine build.
         eval_count: held-out generated scenes used for the accuracy figures (0 to skip).
         on_step: called with the name of each step as it starts (for progress displays).
+        eval_data: INT8 held-out data: ``synthetic`` (``eval_count`` generated scenes), a dataset
+            folder or a recording (the FP32 output is then the reference).
+        max_drop: INT8 gate: the largest S-measure drop vs FP32 that is accepted.
+        force: write an INT8 bundle that fails the gate, with the failure recorded.
+        auto_fp16: keep the most sensitive layers in higher precision until the gate passes.
+        calib_method: INT8 activation calibration: ``minmax``, ``entropy`` or ``percentile``.
     """
     step = on_step or (lambda name: None)
     if precision not in PRECISIONS:
         raise MutualSenseError(f"unknown precision {precision!r}.", f"use one of {', '.join(PRECISIONS)}.")
+    calib_set = None
     if precision == "int8":
-        raise MutualSenseError(
-            "INT8 export is not available in this release: calibration and the accuracy gate are still being built.",
-            "export fp16 (the Jetson default) or fp32 for now.",
-        )
+        from mutualsense.calibration import METHODS, load_calibration_set
+
+        if calib_method not in METHODS:
+            raise MutualSenseError(f"unknown calibration method {calib_method!r}.", f"use one of {', '.join(METHODS)}.")
+
+        if calib is None:
+            raise MutualSenseError(
+                "INT8 export needs a calibration set.", "make one with `mutualsense calibrate` and pass --calib FILE."
+            )
+        calib_set = load_calibration_set(calib)  # fail before any work
+        if eval_count < 1:
+            raise MutualSenseError("the INT8 accuracy gate needs held-out data.", "pass --eval-count 1 or more.")
     if batch < 1:
         raise MutualSenseError(f"batch must be >= 1, got {batch}.", "pass --batch 1 or more.")
     if input_size is not None and (input_size[0] % 32 or input_size[1] % 32 or min(input_size) < 64):
@@ -125,8 +155,18 @@ def export_bundle(
     exported = export_onnx(loaded.model, batch=batch, input_size=(spec.height, spec.width))
     model = exported.model
     accuracy: dict[str, Any] = {}
+    if calib_set is not None and calib_set.spec != spec:
+        raise MutualSenseError(
+            f"calibration set {calib} was made for input spec {calib_set.spec}, the export uses {spec}.",
+            "rebuild it with `mutualsense calibrate --bundle` for this model and --input-size.",
+        )
     frames = list(iter_frames("synthetic", eval_count, EVAL_SEED, spec)) if eval_count > 0 else []
-    held_out = {"data": "synthetic", "seed": EVAL_SEED}
+    held_out: dict[str, Any] = {"data": "synthetic", "seed": EVAL_SEED}
+    if precision == "int8" and str(eval_data) != "synthetic":
+        from mutualsense.calibration.gate import held_out_frames
+
+        step(f"read held-out data {eval_data}")
+        frames, held_out = held_out_frames(eval_data, eval_count, spec, model, batch)
     if frames:
         step(f"measure fp32 accuracy on {len(frames)} held-out scenes")
         fp32 = evaluate_predictor(backend_predictor(_Session(model), batch), iter(frames), spec)
@@ -143,6 +183,50 @@ def export_bundle(
                 "s_measure_drop_vs_fp32": accuracy["fp32"]["s_measure"] - fp16.s_measure,
                 "evaluated_with": FP16_EVALUATION,
             }
+    extra_files: dict[str, str] = {}
+    if precision == "int8":
+        from mutualsense.calibration.gate import quantize_gated
+
+        assert calib is not None and calib_set is not None
+        if not frames:
+            raise MutualSenseError(f"held-out data {eval_data} delivered no frames.", "check --eval-data.")
+        fp32_scores = fp32
+        gate = quantize_gated(
+            model,
+            calib_set,
+            frames,
+            spec,
+            batch,
+            fp32_scores,
+            method=calib_method,
+            max_drop=max_drop,
+            auto_fp16=auto_fp16,
+            force=force,
+            held_out="held-out frames" if held_out.get("data") != "synthetic" else "held-out generated scenes",
+            on_step=step,
+        )
+        model = gate.quantized.model
+        accuracy["int8"] = {
+            **_scores(gate.scores),
+            **held_out,
+            "s_measure_drop_vs_fp32": gate.drop,
+            "gate": {"max_drop": max_drop, "passed": gate.passed, "forced": gate.forced},
+            "calibration": {
+                "file": "calibration.npz",
+                "sha256": _sha256(Path(calib)),
+                "count": len(calib_set),
+                "data": calib_set.manifest["data"],
+                "method": calib_method,
+                "quantizer": f"onnxruntime.quantization.quantize_static {_versions()['onnxruntime']} (QDQ, "
+                "symmetric int8, per-channel weights)",
+            },
+            "kept_in_higher_precision": gate.quantized.excluded,
+            "cda_in_higher_precision": gate.quantized.guarded,
+            "auto_fp16_attempts": gate.attempts,
+            "sensitivity_top": [e.as_dict() for e in gate.sensitivity[:10]],
+            "evaluated_with": "ONNX Runtime CPU (Q/DQ)",
+        }
+        extra_files["calibration.npz"] = str(calib)
     trt_model = strip_functions(model)
     dtype = "float32"  # the FP16 graph keeps float32 inputs and outputs
     h, w = spec.height, spec.width
@@ -174,7 +258,11 @@ def export_bundle(
     with write_bundle(out, overwrite=overwrite) as tmp:
         onnx.save(model, tmp / "model.onnx")
         onnx.save(trt_model, tmp / "model.trt.onnx")
-        finalize_manifest(tmp, manifest, {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"})
+        roles = {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"}
+        for rel, src in extra_files.items():
+            shutil.copyfile(src, tmp / rel)
+            roles[rel] = "calibration"
+        finalize_manifest(tmp, manifest, roles)
     log.info("wrote %s in %.1f s", out, time.perf_counter() - t0)
     if engine:
         step("build TensorRT engine")

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from mutualsense.cli import doctor, engine, export, plugin, profile, record, stream, train  # noqa: F401
+from mutualsense.cli import calibrate, doctor, engine, export, plugin, profile, record, stream, train  # noqa: F401

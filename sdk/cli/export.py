@@ -30,6 +30,15 @@ def export(
     calib: Annotated[Path | None, typer.Option(help="INT8 calibration set (`mutualsense calibrate`).")] = None,
     eval_count: Annotated[int, typer.Option(min=0, help="Held-out generated scenes for the accuracy figures.")] = 200,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    eval_data: Annotated[
+        str, typer.Option(help="INT8 held-out data: synthetic, a dataset folder or a .db3/.bag recording.")
+    ] = "synthetic",
+    max_drop: Annotated[float, typer.Option(min=0.0, help="INT8 gate: largest S-measure drop vs FP32.")] = 0.01,
+    force: Annotated[bool, typer.Option(help="Write an INT8 bundle that fails the gate (failure recorded).")] = False,
+    auto_fp16: Annotated[
+        bool, typer.Option(help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
+    ] = False,
+    calib_method: Annotated[str, typer.Option(help="INT8 calibration: minmax, entropy or percentile.")] = "minmax",
 ) -> None:
     """Export a checkpoint to a deployment bundle: verified ONNX with the CDA custom op, FP16, manifest.
 
@@ -61,6 +70,11 @@ def export(
             eval_count=eval_count,
             overwrite=overwrite,
             on_step=on_step,
+            eval_data=eval_data,
+            max_drop=max_drop,
+            force=force,
+            auto_fp16=auto_fp16,
+            calib_method=calib_method,
         )
     table = Table(title=f"bundle {out} ({precision}, {time.perf_counter() - t0:.1f} s)")
     for col in ("precision", "S-measure", "MAE", "count", "note"):
@@ -73,5 +87,12 @@ def export(
         )
         table.add_row(name, f"{acc['s_measure']:.4f}", f"{acc['mae']:.4f}", str(acc["count"]), note)
     console.print(table)
+    int8 = bundle.manifest.get("accuracy", {}).get("int8")
+    if int8:
+        gate = int8["gate"]
+        verdict = "[green]passed[/]" if gate["passed"] else "[red]FAILED (written with --force)[/]"
+        console.print(f"INT8 gate (drop ≤ {gate['max_drop']:g}): {verdict}")
+        if int8["kept_in_higher_precision"]:
+            console.print(f"kept in higher precision: {', '.join(int8['kept_in_higher_precision'])}")
     size = sum(f["size"] for f in bundle.manifest["files"].values()) / 2**20
     console.print(f"[green]wrote[/] {out} ({len(bundle.manifest['files'])} files, {size:.1f} MiB)")

@@ -77,7 +77,7 @@ def test_fp16_bundle_records_its_accuracy_drop(checkpoint: Path, tmp_path: Path)
 
 
 def test_refusals_happen_before_any_work(checkpoint: Path, tmp_path: Path) -> None:
-    with pytest.raises(MutualSenseError, match="INT8 export is not available"):
+    with pytest.raises(MutualSenseError, match="INT8 export needs a calibration set"):
         export_bundle(checkpoint, tmp_path / "i8", precision="int8")
     with pytest.raises(MutualSenseError, match="unknown precision 'fp8'"):
         export_bundle(checkpoint, tmp_path / "x", precision="fp8")

@@ -1,0 +1,160 @@
+"""The INT8 accuracy gate: S-measure of the Q/DQ model vs FP32 on held-out data, and the automatic FP16 fallback.
+
+Held-out data: generated scenes (seed ``EVAL_SEED``, never used for calibration) by default, an RGB-D
+SOD dataset folder, or recordings. Recordings have no ground truth: there the FP32 model's own
+binarised output is the reference mask for both precisions, so the drop measures agreement with FP32.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from mutualsense.calibration.quantize import LayerError, QuantizedModel, layer_sensitivity, quantize_int8
+from mutualsense.calibration.set import RECORDING_SUFFIXES, CalibrationSet, iter_recording_frames
+from mutualsense.errors import MutualSenseError
+from mutualsense.evaluation import EVAL_SEED, LabelledFrame, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.metrics import Scores
+from mutualsense.preprocess import InputSpec, preprocess_depth, preprocess_rgb
+
+__all__ = ["DEFAULT_MAX_DROP", "AccuracyGateError", "GateResult", "OrtCpu", "held_out_frames", "quantize_gated"]
+
+DEFAULT_MAX_DROP = 0.01
+
+
+class AccuracyGateError(MutualSenseError):
+    """The INT8 model loses more accuracy against FP32 than the gate allows."""
+
+
+class OrtCpu:
+    """The backend protocol over an in-memory ONNX model on ONNX Runtime CPU (Q/DQ runs there)."""
+
+    name = "onnxruntime-cpu"
+
+    def __init__(self, model: onnx.ModelProto, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads
+        self._sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"saliency": self._sess.run(["saliency"], feed)[0]}
+
+
+def held_out_frames(
+    data: str | os.PathLike[str], count: int, spec: InputSpec, fp32: onnx.ModelProto | None = None, batch: int = 1
+) -> tuple[list[LabelledFrame], dict[str, Any]]:
+    """The held-out frames and a description for the manifest.
+
+    Args:
+        data: ``"synthetic"``, a dataset folder, or a ``.db3``/``.bag`` recording (needs ``fp32``
+            to make the reference masks).
+        count: generated scenes, or at most this many dataset images / recording framesets.
+    """
+    if str(data) == "synthetic":
+        return list(iter_frames("synthetic", count, EVAL_SEED, spec)), {"data": "synthetic", "seed": EVAL_SEED}
+    path = Path(data).expanduser()
+    if path.is_file() and path.suffix in RECORDING_SUFFIXES:
+        if fp32 is None:
+            raise ValueError("recordings need the fp32 model for reference masks")
+        from mutualsense.evaluation import sigmoid
+
+        predict = backend_predictor(OrtCpu(fp32), batch)
+        frames = []
+        for color, depth, scale in itertools.islice(iter_recording_frames(path, spec), count):
+            r, d = preprocess_rgb(color, spec)[None], preprocess_depth(depth, scale, spec)[None]
+            mask = sigmoid(predict(r, d)[0, 0]) > 0.5
+            frames.append(LabelledFrame(color, depth, scale, "metric", mask.astype(np.uint8) * 255))
+        return frames, {"data": str(path), "reference": "fp32 output > 0.5 (recordings carry no ground truth)"}
+    return list(iter_frames(str(path), count, 0, spec)), {"data": str(path)}
+
+
+def scores_of(model: onnx.ModelProto, frames: list[LabelledFrame], spec: InputSpec, batch: int) -> Scores:
+    """Saliency scores of a model on ONNX Runtime CPU."""
+    return evaluate_predictor(backend_predictor(OrtCpu(model), batch), iter(frames), spec)
+
+
+@dataclass
+class GateResult:
+    """What the gate measured and decided."""
+
+    quantized: QuantizedModel
+    scores: Scores
+    fp32: Scores
+    max_drop: float
+    passed: bool
+    forced: bool
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    sensitivity: list[LayerError] = field(default_factory=list)
+
+    @property
+    def drop(self) -> float:
+        return self.fp32.s_measure - self.scores.s_measure
+
+
+def quantize_gated(
+    fp32_model: onnx.ModelProto,
+    calib: CalibrationSet,
+    frames: list[LabelledFrame],
+    spec: InputSpec,
+    batch: int,
+    fp32_scores: Scores,
+    method: str = "minmax",
+    max_drop: float = DEFAULT_MAX_DROP,
+    auto_fp16: bool = False,
+    force: bool = False,
+    held_out: str = "held-out scenes",
+    on_step: Any = None,
+) -> GateResult:
+    """Quantise, measure against FP32, and (``auto_fp16``) keep the most sensitive layers in float until it passes.
+
+    Raises:
+        AccuracyGateError: the drop exceeds ``max_drop`` and ``force`` is False (nothing is written).
+    """
+    step = on_step or (lambda name: None)
+    if not frames:
+        raise AccuracyGateError(
+            "the INT8 accuracy gate needs held-out frames, and none were given.", "pass --eval-count 1 or more."
+        )
+    step(f"quantise to int8 ({method}, {len(calib)} calibration samples)")
+    q = quantize_int8(fp32_model, calib, method)
+    step(f"measure int8 accuracy on {len(frames)} {held_out}")
+    s = scores_of(q.model, frames, spec, batch)
+    attempts = [{"kept_in_higher_precision": 0, "s_measure": s.s_measure, "drop": fp32_scores.s_measure - s.s_measure}]
+    sensitivity: list[LayerError] = []
+    passed = fp32_scores.s_measure - s.s_measure <= max_drop
+    if not passed and auto_fp16:
+        step("per-layer sensitivity")
+        sensitivity = layer_sensitivity(fp32_model, q, calib)
+        k = 1
+        while not passed and k <= len(sensitivity):
+            keep = [e.node for e in sensitivity[:k]]
+            step(f"keep the {k} most sensitive layers in higher precision")
+            q = quantize_int8(fp32_model, calib, method, exclude=keep)
+            s = scores_of(q.model, frames, spec, batch)
+            drop = fp32_scores.s_measure - s.s_measure
+            attempts.append({"kept_in_higher_precision": k, "s_measure": s.s_measure, "drop": drop})
+            passed = drop <= max_drop
+            k = k * 2 if k * 2 <= len(sensitivity) or k == len(sensitivity) else len(sensitivity)
+    result = GateResult(q, s, fp32_scores, max_drop, passed, force and not passed, attempts, sensitivity)
+    if not passed and not force:
+        tried = f" (--auto-fp16 tried keeping up to {attempts[-1]['kept_in_higher_precision']} layers in float)"
+        raise AccuracyGateError(
+            f"INT8 accuracy gate failed: S-measure {fp32_scores.s_measure:.4f} (fp32) → {s.s_measure:.4f} (int8), "
+            f"a drop of {result.drop:.4f} > the allowed {max_drop:g}, MAE {fp32_scores.mae:.4f} → {s.mae:.4f}, "
+            f"on {len(frames)} {held_out}{tried if auto_fp16 else ''}; calibration: {len(calib)} samples "
+            f"from {calib.manifest.get('data')!r}, method {method}. No bundle was written.",
+            "calibrate on more and more representative data (`mutualsense calibrate --data <your recordings or "
+            "dataset> --samples 512`), try --calib-method entropy or percentile, pass --auto-fp16 to keep the most "
+            "sensitive layers in higher precision, raise --max-drop, or pass --force to write the bundle with the "
+            "failure recorded.",
+        )
+    return result

@@ -1,0 +1,202 @@
+"""Calibration sets, INT8 quantisation and the accuracy gate, on a small model at 96×96."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="calibration needs the export extra (torch, onnx)")
+
+from mutualsense.calibration import (  # noqa: E402
+    AccuracyGateError,
+    build_calibration_set,
+    layer_sensitivity,
+    load_calibration_set,
+    quantize_int8,
+    verify_calibration_set,
+)
+from mutualsense.calibration.set import _arrays_sha256  # noqa: E402
+from mutualsense.errors import DataError, MutualSenseError  # noqa: E402
+from mutualsense.export import DEMO_WEIGHTS  # noqa: E402
+from mutualsense.export.bundle_export import export_bundle  # noqa: E402
+from mutualsense.preprocess import InputSpec  # noqa: E402
+
+SPEC = InputSpec(height=96, width=96)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo weights (a trained model: the gate means something) or a seeded untrained tiny model."""
+    if DEMO_WEIGHTS.exists():
+        return Path(DEMO_WEIGHTS)
+    from mutualsense.export.model import CONFIGS, MutualSenseNet, save_checkpoint
+
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", MutualSenseNet(CONFIGS["tiny"]))
+
+
+@pytest.fixture(scope="module")
+def good_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_calibration_set("synthetic", 16, SPEC, seed=0).save(tmp_path_factory.mktemp("calib") / "calib.npz")
+
+
+@pytest.fixture(scope="module")
+def blank_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A deliberately broken calibration set: every frame blank (zero after preprocessing)."""
+    c = build_calibration_set("synthetic", 8, SPEC, seed=0)
+    c.rgb[:] = 0
+    c.depth[:] = 0
+    c.manifest["arrays_sha256"] = _arrays_sha256(c.rgb, c.depth)
+    return c.save(tmp_path_factory.mktemp("calib") / "blank.npz")
+
+
+def test_calibration_set_reproduces_from_its_manifest(tmp_path: Path) -> None:
+    a = build_calibration_set("synthetic", 6, SPEC, seed=3)
+    path = a.save(tmp_path / "c.npz")
+    loaded = verify_calibration_set(path)
+    assert loaded.manifest == a.manifest and loaded.manifest["count"] == 6
+    assert np.array_equal(loaded.rgb, a.rgb) and np.array_equal(loaded.depth, a.depth)
+    assert a.rgb.shape == (6, 3, 96, 96) and a.depth.shape == (6, 1, 96, 96) and a.rgb.dtype == np.float32
+    assert InputSpec.from_dict(loaded.manifest["input_spec"]) == SPEC
+    b = build_calibration_set("synthetic", 6, SPEC, seed=4)
+    assert b.manifest["arrays_sha256"] != a.manifest["arrays_sha256"]
+
+
+def test_calibration_set_matches_the_runtime_preprocessing() -> None:
+    from mutualsense.evaluation import iter_frames
+    from mutualsense.preprocess import preprocess
+
+    c = build_calibration_set("synthetic", 2, SPEC, seed=5)
+    f = next(iter_frames("synthetic", 1, 5, SPEC))
+    r, d = preprocess(f.rgb, f.depth, f.depth_scale, SPEC)
+    assert np.array_equal(c.rgb[0], r[0]) and np.array_equal(c.depth[0], d[0])
+
+
+def test_tampered_or_foreign_files_are_refused(tmp_path: Path) -> None:
+    path = build_calibration_set("synthetic", 2, SPEC).save(tmp_path / "c.npz")
+    with np.load(path) as z:
+        data = dict(z)
+    data["rgb"] = data["rgb"] + 1
+    np.savez_compressed(tmp_path / "t.npz", **data)
+    with pytest.raises(DataError, match="corrupted"):
+        load_calibration_set(tmp_path / "t.npz")
+    np.savez_compressed(tmp_path / "f.npz", x=np.zeros(3))
+    with pytest.raises(DataError, match="not a MutualSense calibration set"):
+        load_calibration_set(tmp_path / "f.npz")
+    with pytest.raises(DataError, match="neither|not 'synthetic'"):
+        build_calibration_set(tmp_path / "missing", 2, SPEC)
+
+
+def test_recording_source_aligns_like_the_runtime(tmp_path: Path) -> None:
+    pytest.importorskip("pyrealsense2", reason="recordings need pyrealsense2")
+    from mutualsense.sources import SyntheticSource, record
+
+    rec = tmp_path / "r.db3"
+    record(SyntheticSource(frames=6, color=(160, 120), depth=(160, 120)), rec, frames=6)
+    c = build_calibration_set(rec, 4, SPEC, seed=1)
+    assert len(c) == 4 and c.manifest["sources"][0]["kind"] == "recording"
+    assert c.manifest["sources"][0]["framesets_seen"] >= 4
+    assert len(c.manifest["sources"][0]["sha256"]) == 64
+    assert np.isfinite(c.rgb).all() and c.depth.std() > 0  # depth arrived, aligned into the grid
+    path = c.save(tmp_path / "rec.npz")
+    assert verify_calibration_set(path).manifest == c.manifest
+
+
+def test_quantised_model_keeps_the_cda_node_in_float_and_ranks_layers(good_calib: Path, checkpoint: Path) -> None:
+    from mutualsense.export.model import load_checkpoint
+    from mutualsense.export.onnx_export import export_onnx
+    from mutualsense.export.onnx_graph import run_onnx
+
+    fp32 = export_onnx(load_checkpoint(checkpoint).model, input_size=(96, 96)).model
+    calib = load_calibration_set(good_calib)
+    q = quantize_int8(fp32, calib)
+    nodes = {n.name: n for n in q.model.graph.node}
+    producer = {o: n for n in q.model.graph.node for o in n.output}
+    cda = [n for n in q.model.graph.node if n.op_type == "CrossDiffusionAttention"]
+    assert len(cda) == 2 and q.qdq_nodes > 100 and len(q.model.functions) == 1
+    assert q.model.opset_import[0].version >= 19
+    for node in cda:  # no Q/DQ straight into the plugin: its inputs come from float data movement
+        assert all(producer[i].op_type != "DequantizeLinear" for i in node.input)
+    out = run_onnx(q.model, calib.rgb[:1], calib.depth[:1])
+    ref = run_onnx(fp32, calib.rgb[:1], calib.depth[:1])
+    assert out.shape == ref.shape and np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.95
+    errors = layer_sensitivity(fp32, q, calib, samples=2)
+    assert len(errors) > 20 and errors[0].added_error >= errors[-1].added_error
+    assert errors[0].node in nodes
+    q2 = quantize_int8(fp32, calib, exclude=[errors[0].node])
+    assert q2.excluded == [errors[0].node] and q2.qdq_nodes < q.qdq_nodes
+
+
+@pytest.mark.slow
+def test_gate_passes_a_good_calibration_and_records_it(good_calib: Path, checkpoint: Path, tmp_path: Path) -> None:
+    b = export_bundle(
+        checkpoint, tmp_path / "i8", precision="int8", input_size=(96, 96), calib=good_calib, eval_count=16
+    )
+    acc = b.manifest["accuracy"]["int8"]
+    assert b.precision == "int8" and acc["gate"] == {"max_drop": 0.01, "passed": True, "forced": False}
+    assert acc["s_measure_drop_vs_fp32"] == pytest.approx(
+        b.manifest["accuracy"]["fp32"]["s_measure"] - acc["s_measure"]
+    )
+    assert acc["calibration"]["count"] == 16 and acc["calibration"]["method"] == "minmax"
+    assert b.manifest["files"]["calibration.npz"]["role"] == "calibration"
+    assert load_calibration_set(b.path / "calibration.npz").manifest["count"] == 16
+    import onnx
+
+    assert len(onnx.load(b.trt_onnx_path).functions) == 0
+    from mutualsense.backends import OnnxRuntimeBackend
+
+    with OnnxRuntimeBackend(b) as backend:  # the runtime runs the Q/DQ bundle
+        rng = np.random.default_rng(0)
+        out = backend.infer(
+            {"rgb": rng.standard_normal((1, 3, 96, 96), np.float32), "depth": np.zeros((1, 1, 96, 96), np.float32)}
+        )
+    assert out["saliency"].shape == (1, 1, 96, 96)
+
+
+@pytest.mark.slow
+def test_gate_refuses_a_blank_calibration_and_writes_nothing(
+    blank_calib: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bad"
+    with pytest.raises(AccuracyGateError) as info:
+        export_bundle(checkpoint, out, precision="int8", input_size=(96, 96), calib=blank_calib, eval_count=16)
+    msg = str(info.value)
+    assert "INT8 accuracy gate failed" in msg and "No bundle was written" in msg
+    assert "--auto-fp16" in msg and "--force" in msg and "representative" in msg
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    forced = export_bundle(
+        checkpoint, out, precision="int8", input_size=(96, 96), calib=blank_calib, eval_count=16, force=True
+    )
+    gate = forced.manifest["accuracy"]["int8"]["gate"]
+    assert gate["passed"] is False and gate["forced"] is True
+    assert forced.manifest["accuracy"]["int8"]["s_measure_drop_vs_fp32"] > 0.01
+
+
+def test_int8_export_refusals_happen_before_any_work(checkpoint: Path, good_calib: Path, tmp_path: Path) -> None:
+    with pytest.raises(MutualSenseError, match="needs a calibration set"):
+        export_bundle(checkpoint, tmp_path / "a", precision="int8")
+    with pytest.raises(MutualSenseError, match="unknown calibration method"):
+        export_bundle(checkpoint, tmp_path / "b", precision="int8", calib=good_calib, calib_method="kl")
+    with pytest.raises(MutualSenseError, match="input spec"):  # made for 96×96, exported at 128×128
+        export_bundle(checkpoint, tmp_path / "c", precision="int8", calib=good_calib, input_size=(128, 128))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calibrate_command_writes_a_set_for_the_bundle(tiny_bundle, tmp_path: Path) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    import mutualsense.cli.calibrate  # noqa: F401  (registers the command)
+    from mutualsense.cli import app
+
+    out = tmp_path / "calib.npz"
+    result = CliRunner().invoke(
+        app,
+        ["calibrate", "--bundle", str(tiny_bundle.path), "--data", "synthetic", "--samples", "3", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    c = verify_calibration_set(out)
+    assert c.manifest["count"] == 3 and c.spec == tiny_bundle.input_spec
+    assert json.loads(json.dumps(c.manifest)) == c.manifest
