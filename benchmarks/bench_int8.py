@@ -20,16 +20,16 @@ import numpy as np
 import onnx
 
 from mutualsense.calibration import build_calibration_set, quantize_int8
-from mutualsense.calibration.gate import OrtCpu, held_out_frames, scores_of
+from mutualsense.calibration.gate import held_out_frames, scores_of
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.export.bundle_export import export_bundle
-from mutualsense.export.onnx_graph import inline_functions
+from mutualsense.export.onnx_graph import OrtSession, inline_functions
 
 RESULTS = Path(__file__).parent / "results" / "int8.json"
 
 
 def latency_ms(model: onnx.ModelProto, rgb: np.ndarray, depth: np.ndarray, runs: int) -> float:
-    backend = OrtCpu(model, threads=1)
+    backend = OrtSession(model, threads=1)
     feed = {"rgb": rgb, "depth": depth}
     for _ in range(5):
         backend.infer(feed)

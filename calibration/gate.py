@@ -20,33 +20,17 @@ from mutualsense.calibration.quantize import LayerError, QuantizedModel, layer_s
 from mutualsense.calibration.set import RECORDING_SUFFIXES, CalibrationSet, iter_recording_frames
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation import EVAL_SEED, LabelledFrame, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.export.onnx_graph import OrtSession
 from mutualsense.metrics import Scores
 from mutualsense.preprocess import InputSpec, preprocess_depth, preprocess_rgb
 
-__all__ = ["DEFAULT_MAX_DROP", "AccuracyGateError", "GateResult", "OrtCpu", "held_out_frames", "quantize_gated"]
+__all__ = ["DEFAULT_MAX_DROP", "AccuracyGateError", "GateResult", "held_out_frames", "quantize_gated"]
 
 DEFAULT_MAX_DROP = 0.01
 
 
 class AccuracyGateError(MutualSenseError):
     """The INT8 model loses more accuracy against FP32 than the gate allows."""
-
-
-class OrtCpu:
-    """The backend protocol over an in-memory ONNX model on ONNX Runtime CPU (Q/DQ runs there)."""
-
-    name = "onnxruntime-cpu"
-
-    def __init__(self, model: onnx.ModelProto, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = threads
-        self._sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-
-    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"saliency": self._sess.run(["saliency"], feed)[0]}
 
 
 def held_out_frames(
@@ -67,7 +51,7 @@ def held_out_frames(
             raise ValueError("recordings need the fp32 model for reference masks")
         from mutualsense.evaluation import sigmoid
 
-        predict = backend_predictor(OrtCpu(fp32), batch)
+        predict = backend_predictor(OrtSession(fp32), batch)
         frames = []
         for color, depth, scale in itertools.islice(iter_recording_frames(path, spec), count):
             r, d = preprocess_rgb(color, spec)[None], preprocess_depth(depth, scale, spec)[None]
@@ -79,7 +63,7 @@ def held_out_frames(
 
 def scores_of(model: onnx.ModelProto, frames: list[LabelledFrame], spec: InputSpec, batch: int) -> Scores:
     """Saliency scores of a model on ONNX Runtime CPU."""
-    return evaluate_predictor(backend_predictor(OrtCpu(model), batch), iter(frames), spec)
+    return evaluate_predictor(backend_predictor(OrtSession(model), batch), iter(frames), spec)
 
 
 @dataclass

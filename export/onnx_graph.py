@@ -330,3 +330,25 @@ def _with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
         else:
             out.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     return out
+
+
+class OrtSession:
+    """An in-memory ONNX model on ONNX Runtime CPU, with the backend's ``infer`` (for checks during export).
+
+    FP16 models run through :func:`cpu_fp16_emulation`, so their accuracy is measured faithfully on a CPU.
+    """
+
+    name = "onnxruntime-cpu"
+
+    def __init__(self, model: onnx.ModelProto, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        if has_float16(model):
+            model = cpu_fp16_emulation(model)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads
+        self._sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"saliency": self._sess.run(["saliency"], feed)[0]}

@@ -146,6 +146,13 @@ def test_gate_passes_a_good_calibration_and_records_it(good_calib: Path, checkpo
     import onnx
 
     assert len(onnx.load(b.trt_onnx_path).functions) == 0
+    graph = onnx.load(b.onnx_path)
+    ops = {n.op_type for n in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "CrossDiffusionAttention"} <= ops
+    if acc["float_parts"] == "fp16":  # the unquantised parts in fp16 where that keeps the gate
+        to_half = [n for n in graph.graph.node if n.op_type == "Cast" and n.attribute[0].i == onnx.TensorProto.FLOAT16]
+        assert to_half, "fp16 float parts, but no tensor is cast to float16"
+    assert acc["s_measure_with_fp16_float_parts"] <= 1 and acc["float_parts"] in ("fp16", "fp32")
     from mutualsense.backends import OnnxRuntimeBackend
 
     with OnnxRuntimeBackend(b) as backend:  # the runtime runs the Q/DQ bundle
