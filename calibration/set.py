@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mutualsense import __version__
+from mutualsense.bundle import sha256_file
 from mutualsense.errors import DataError
 from mutualsense.preprocess import InputSpec, preprocess, preprocess_depth, preprocess_rgb
 
@@ -35,7 +36,6 @@ __all__ = [
     "iter_recording_frames",
     "iter_recording_inputs",
     "load_calibration_set",
-    "sha256_file",
     "verify_calibration_set",
 ]
 
@@ -72,15 +72,6 @@ class CalibrationSet:
         finally:
             tmp.unlink(missing_ok=True)
         return out
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _arrays_sha256(rgb: np.ndarray, depth: np.ndarray) -> str:
