@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 
 from mutualsense.align import DepthAligner
@@ -316,7 +317,7 @@ class Stream:
         prob = saliency_map(logits, (spec.width, spec.height))
         depth_m = prepared.aligned_depth.astype(np.float32) * fs.depth_scale
         objects = find_objects(prob, depth_m, color_size, self.threshold)
-        full = saliency_map(logits, color_size)
+        full = prob if prob.shape[::-1] == color_size else cv2.resize(prob, color_size, interpolation=cv2.INTER_LINEAR)
         done = time.monotonic()
         total = 1000 * (done - fs.arrival_time)
         stages = {
