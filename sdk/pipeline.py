@@ -14,8 +14,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -100,9 +100,17 @@ class _LatestSlot:
                 self._cond.wait(timeout)
 
     def take_pending(self) -> Any:
+        """The item, without waiting (None when empty)."""
         with self._cond:
             item, self._item = self._item, None
+            self._cond.notify_all()
             return item
+
+    @property
+    def finished(self) -> bool:
+        """Closed, and nothing left to take."""
+        with self._cond:
+            return self._closed and self._item is None
 
     def close(self) -> None:
         with self._cond:
@@ -124,12 +132,27 @@ def _make_backend(kind: str, bundle: Bundle, providers: list[str] | None, thread
     raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")
 
 
+@dataclass
+class _Camera:
+    """One source of a stream: its capture thread's state, buffers and counters."""
+
+    source: Source
+    name: str
+    stats: PipelineStats = field(default_factory=PipelineStats)
+    prepared: _LatestSlot = field(default_factory=_LatestSlot)  # capture → inference
+    inferred: _LatestSlot = field(default_factory=_LatestSlot)  # inference → the caller's thread
+    live: bool = True
+
+
 class Stream:
     """A running pipeline: iterate for results, or register callbacks with :meth:`on_result` and :meth:`run`.
 
     Args:
         bundle: a bundle (or its folder) from ``mutualsense export``.
         source: a source spec (``camera``, ``camera:SERIAL``, ``synthetic?fps=30``, a recording path) or a Source.
+        sources: several sources at once (one capture thread each, one shared backend); results carry
+            their source's name in ``SaliencyResult.source``. When the bundle's batch is at least the number
+            of sources, framesets of different cameras are inferred in one batch; otherwise in turn.
         backend: ``ort`` (ONNX Runtime, everywhere) or ``tensorrt`` (an engine built for this device).
         max_skew_ms: RGB-depth sensor-timestamp skew limit; None accepts any skew.
         skew_policy: ``drop`` framesets over the limit, or ``flag`` them and keep going.
@@ -151,40 +174,68 @@ class Stream:
         read_timeout_ms: int = 200,
         providers: list[str] | None = None,
         threads: int | None = None,
+        sources: Sequence[str | Source] | None = None,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
-        self.source = open_source(source) if isinstance(source, str) else source
+        opened = [open_source(s) if isinstance(s, str) else s for s in (sources or [source])]
+        if not opened:
+            raise MutualSenseError("no source given.", "pass source=... or sources=[...].")
+        names = [s.name for s in opened]
+        self.cameras = [
+            _Camera(s, s.name if names.count(s.name) == 1 else f"{s.name}#{i}") for i, s in enumerate(opened)
+        ]
+        for cam in self.cameras:
+            cam.source.name = cam.name  # results and counters are tagged with a unique name
+        self.source = opened[0]
         self.spec = self.bundle.input_spec
         self.backend = _make_backend(backend, self.bundle, providers, threads)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
-        self.stats = PipelineStats()
-        self._prepared = _LatestSlot()  # capture → inference
-        self._inferred = _LatestSlot()  # inference → the caller's thread (postprocess)
+        self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
         self._stop = threading.Event()
+        self._wake_inference = threading.Event()
+        self._wake_results = threading.Event()
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
-        self._aligner: DepthAligner | None = None
+        self._aligners: dict[str, DepthAligner] = {}
         self._callbacks: list[ResultCallback] = []
         self._lock = threading.Lock()
         self._open = False
 
+    @property
+    def camera_stats(self) -> dict[str, PipelineStats]:
+        """Counters per source name (each obeys produced = processed + dropped_by_skew + dropped_by_backpressure)."""
+        return {cam.name: cam.stats for cam in self.cameras}
+
+    def _count(self, cam: _Camera, counter: str, n: int = 1) -> None:
+        """Add to one counter of a camera and of the total (caller holds the lock)."""
+        setattr(cam.stats, counter, getattr(cam.stats, counter) + n)
+        setattr(self.stats, counter, getattr(self.stats, counter) + n)
+
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Stream:
         self.backend.__enter__()
+        started: list[Source] = []
         try:
-            self.source.start()
+            for cam in self.cameras:
+                cam.source.start()
+                started.append(cam.source)
         except BaseException:
+            for src in started:
+                src.stop()
             self.backend.__exit__(None, None, None)
             raise
         self._open = True
-        self._live = bool(getattr(self.source, "real_time", True))
-        for target, name in ((self._capture, "capture"), (self._infer, "inference")):
-            t = threading.Thread(target=target, name=f"{name}-{self.source.name}", daemon=True)
+        for cam in self.cameras:
+            cam.live = bool(getattr(cam.source, "real_time", True))
+            t = threading.Thread(target=self._capture, args=(cam,), name=f"capture-{cam.name}", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._infer, name="inference", daemon=True)
+        t.start()
+        self._threads.append(t)
         return self
 
     def __exit__(
@@ -193,112 +244,159 @@ class Stream:
         self.close()
 
     def close(self) -> None:
-        """Stop capture, release the source and the backend; idempotent."""
+        """Stop capture, release the sources and the backend; idempotent."""
         if not self._open:
             return
         self._open = False
         self._stop.set()
+        self._wake_inference.set()
         for t in self._threads:
             t.join(timeout=max(2.0, self.read_timeout_ms / 1000 * 3))
             if t.is_alive():
                 log.warning("thread %s did not stop in time", t.name)
         with self._lock:
-            for slot in (self._prepared, self._inferred):
-                if slot.take_pending() is not None:
-                    self.stats.dropped_by_backpressure += 1
-        self.stats.source_frame_gaps = self.source.counters.frame_gaps
+            for cam in self.cameras:
+                for slot in (cam.prepared, cam.inferred):
+                    if slot.take_pending() is not None:
+                        self._count(cam, "dropped_by_backpressure")
+                cam.stats.source_frame_gaps = cam.source.counters.frame_gaps
+            self.stats.source_frame_gaps = sum(cam.stats.source_frame_gaps for cam in self.cameras)
         try:
-            self.source.stop()
+            for cam in self.cameras:
+                cam.source.stop()
         finally:
             self.backend.__exit__(None, None, None)
 
-    # ------------------------------------------------------------------ capture thread
-    def _capture(self) -> None:
+    def advice(self) -> list[str]:
+        """What to change when a camera lost frames (USB bandwidth) or framesets were dropped for skew."""
+        tips = []
+        for cam in self.cameras:
+            s = cam.stats
+            if s.source_frame_gaps:
+                tips.append(
+                    f"{cam.name} lost {s.source_frame_gaps} frames before they reached MutualSense (USB bandwidth or "
+                    "power): lower its colour or depth resolution or frame rate (e.g. depth 848x480@30 → 640x360@30 "
+                    "or 424x240@30), put each camera on its own USB 3 controller, or use a powered hub."
+                )
+            if s.dropped_by_skew:
+                tips.append(
+                    f"{cam.name}: {s.dropped_by_skew} framesets exceeded the RGB-depth skew limit: raise --max-skew-ms "
+                    "or run colour and depth at the same frame rate."
+                )
+        return tips
+
+    # ------------------------------------------------------------------ capture threads
+    def _capture(self, cam: _Camera) -> None:
         last = time.monotonic()
         # A live source (camera, anything paced in real time) is never made to wait: the newest
         # frameset wins. A recording or generator replayed as fast as possible is read on demand
         # instead, so nothing is decoded only to be dropped.
         try:
             while not self._stop.is_set():
-                if not self._live:
-                    self._prepared.wait_empty(self._stop)
+                if not cam.live:
+                    cam.prepared.wait_empty(self._stop)
                     if self._stop.is_set():
                         break
                 try:
-                    fs = self.source.read(self.read_timeout_ms)
+                    fs = cam.source.read(self.read_timeout_ms)
                 except SourceEnded:
                     break
                 if fs is None:
                     with self._lock:
-                        self.stats.read_timeouts += 1
+                        self._count(cam, "read_timeouts")
                     if time.monotonic() - last > self.stall_timeout_s:
                         raise SourceError(
-                            f"source {self.source.name} delivered nothing for {self.stall_timeout_s:.1f} s.",
+                            f"source {cam.name} delivered nothing for {self.stall_timeout_s:.1f} s.",
                             "check the cable/USB port (a USB 3 port is needed at full rate) or the recording.",
                         )
                     continue
                 last = time.monotonic()
                 flagged = self.max_skew_ms is not None and abs(fs.skew_ms) > self.max_skew_ms
                 with self._lock:
-                    self.stats.produced += 1
+                    self._count(cam, "produced")
                     if flagged and self.skew_policy == "drop":
-                        self.stats.dropped_by_skew += 1
+                        self._count(cam, "dropped_by_skew")
                         continue
                 prepared = self.prepare(fs)
                 with self._lock:
-                    if self._prepared.put((fs, flagged, prepared)):
-                        self.stats.dropped_by_backpressure += 1
+                    if cam.prepared.put((fs, flagged, prepared)):
+                        self._count(cam, "dropped_by_backpressure")
+                self._wake_inference.set()
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._error = exc
+            self._error = self._error or exc
+            self._stop.set()
         finally:
-            self._prepared.close()
+            cam.prepared.close()
+            self._wake_inference.set()
 
     # ------------------------------------------------------------------ inference thread
     def _infer(self) -> None:
+        batch, turn = self.bundle.batch, 0
         try:
             while not self._stop.is_set():
-                item, finished = self._prepared.get(timeout=0.1)
-                if finished:
-                    break
-                if item is None:
+                ready: list[tuple[_Camera, Any]] = []
+                n = len(self.cameras)
+                for i in range(n):  # round-robin start, so no camera is served first every time
+                    cam = self.cameras[(turn + i) % n]
+                    item = cam.prepared.take_pending()
+                    if item is not None:
+                        ready.append((cam, item))
+                turn += 1
+                if not ready:
+                    if all(cam.prepared.finished for cam in self.cameras):
+                        break
+                    self._wake_inference.wait(0.05)
+                    self._wake_inference.clear()
                     continue
-                fs, flagged, prepared = item
-                t0 = time.monotonic()
-                logits = self.backend.infer({"rgb": prepared.rgb, "depth": prepared.depth})["saliency"][0, 0]
-                inferred = (fs, flagged, prepared, logits, t0, time.monotonic())
-                if not self._live:
-                    self._inferred.wait_empty(self._stop)
-                with self._lock:
-                    if self._inferred.put(inferred):
-                        self.stats.dropped_by_backpressure += 1
+                for start in range(0, len(ready), batch):
+                    group = ready[start : start + batch]
+                    rgb = np.concatenate([item[2].rgb for _, item in group])
+                    depth = np.concatenate([item[2].depth for _, item in group])
+                    if len(group) < batch:  # pad a fixed-batch model with copies of the last frameset
+                        rgb = np.concatenate([rgb, np.repeat(rgb[-1:], batch - len(group), axis=0)])
+                        depth = np.concatenate([depth, np.repeat(depth[-1:], batch - len(group), axis=0)])
+                    t0 = time.monotonic()
+                    logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
+                    t1 = time.monotonic()
+                    for k, (cam, (fs, flagged, prepared)) in enumerate(group):
+                        if not cam.live:
+                            cam.inferred.wait_empty(self._stop)
+                        with self._lock:
+                            if cam.inferred.put((fs, flagged, prepared, logits[k, 0], t0, t1)):
+                                self._count(cam, "dropped_by_backpressure")
+                        self._wake_results.set()
         except BaseException as exc:
             self._error = self._error or exc
             self._stop.set()
         finally:
-            self._inferred.close()
+            for cam in self.cameras:
+                cam.inferred.close()
+            self._wake_results.set()
 
-    # ------------------------------------------------------------------ processing
     def prepare(self, fs: FrameSet) -> _Prepared:
         """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
         t0 = time.monotonic()
         spec = self.spec
         grid = (spec.height, spec.width)
-        if self._aligner is None or not self._aligner.matches_frameset(fs, grid):
-            self._aligner = DepthAligner(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid)
-        depth = self._aligner(fs.depth, fs.depth_scale)
+        aligner = self._aligners.get(fs.source)
+        if aligner is None or not aligner.matches_frameset(fs, grid):
+            aligner = self._aligners[fs.source] = DepthAligner(
+                fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid
+            )
+        depth = aligner(fs.depth, fs.depth_scale)
         t1 = time.monotonic()
         rgb = preprocess_rgb(fs.color, spec)[None]
         d = preprocess_depth(depth, fs.depth_scale, spec)[None]
-        if self.bundle.batch > 1:
-            rgb, d = np.repeat(rgb, self.bundle.batch, axis=0), np.repeat(d, self.bundle.batch, axis=0)
         t2 = time.monotonic()
         return _Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
         prepared = self.prepare(fs)
+        batch = self.bundle.batch
+        rgb, depth = np.repeat(prepared.rgb, batch, axis=0), np.repeat(prepared.depth, batch, axis=0)
         t0 = time.monotonic()
-        logits = self.backend.infer({"rgb": prepared.rgb, "depth": prepared.depth})["saliency"][0, 0]
+        logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
         return self.postprocess(fs, flagged, prepared, logits, t0, time.monotonic())
 
     def postprocess(
@@ -351,19 +449,29 @@ class Stream:
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:
             raise MutualSenseError("the stream is not open.", "use `with mutualsense.open(...) as stream:`.")
+        turn = 0
         while True:
-            item, finished = self._inferred.get(timeout=0.1)
-            if finished:
-                if self._error is not None:
-                    raise self._error
-                return
-            if item is None:
+            item, cam = None, None
+            n = len(self.cameras)
+            for i in range(n):  # each camera in turn
+                cam = self.cameras[(turn + i) % n]
+                item = cam.inferred.take_pending()
+                if item is not None:
+                    turn = (turn + i + 1) % n
+                    break
+            if item is None or cam is None:
+                if all(c.inferred.finished for c in self.cameras):
+                    if self._error is not None:
+                        raise self._error
+                    return
+                self._wake_results.wait(0.05)
+                self._wake_results.clear()
                 continue
             result = self.postprocess(*item)
             with self._lock:
-                self.stats.processed += 1
+                self._count(cam, "processed")
                 if result.skew_flagged:
-                    self.stats.skew_flagged += 1
+                    self._count(cam, "skew_flagged")
             for cb in self._callbacks:
                 cb(result)
             yield result
@@ -382,10 +490,14 @@ class Stream:
 
 
 def open(  # noqa: A001 - mirrors the builtin on purpose: mutualsense.open(bundle, source=...)
-    bundle: Bundle | str | os.PathLike[str], source: str | Source = "synthetic", **kwargs: Any
+    bundle: Bundle | str | os.PathLike[str],
+    source: str | Source = "synthetic",
+    sources: Sequence[str | Source] | None = None,
+    **kwargs: Any,
 ) -> Stream:
     """Open a stream: ``with mutualsense.open("bundle", source="camera") as stream: for r in stream: ...``.
 
-    Keyword arguments are those of :class:`Stream`.
+    ``sources=["camera:A", "camera:B"]`` streams several cameras through one backend. Keyword
+    arguments are those of :class:`Stream`.
     """
-    return Stream(bundle, source, **kwargs)
+    return Stream(bundle, source, sources=sources, **kwargs)

@@ -57,7 +57,10 @@ def format_status(s: Mapping[str, Any]) -> str:
 @app.command()
 def stream(
     bundle: Annotated[Path, typer.Option(help="Bundle folder from `mutualsense export`.")],
-    source: Annotated[str, typer.Option(help="Where frames come from (see below).")] = "camera",
+    source: Annotated[
+        list[str],
+        typer.Option(help="Where frames come from (see below); repeat it for several cameras on one backend."),
+    ] = ["camera"],  # noqa: B006 - typer reads the default, nothing mutates it
     backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many results.")] = None,
     max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
@@ -112,9 +115,11 @@ def stream(
     # a fixed window, so a stream that runs for days keeps flat memory
     latencies: deque[float] = deque(maxlen=300)
     skews: deque[float] = deque(maxlen=300)
-    st = Stream(bundle, source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)  # type: ignore[arg-type]
+    if camera_name is not None and len(source) > 1:
+        raise MutualSenseError("--camera-name names one camera, but several --source were given.", "drop it.")
+    st = Stream(bundle, sources=source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)  # type: ignore[arg-type]
     viewer: WebViewer | None = None
-    publisher: ZenohPublisher | None = None
+    publishers: dict[str, ZenohPublisher] = {}
     if publish not in ("none", "zenoh"):
         raise MutualSenseError(f"unknown --publish {publish!r}.", "use --publish none or --publish zenoh.")
     if publish == "zenoh":
@@ -122,13 +127,15 @@ def stream(
 
         if publish_mode not in ("map", "mask"):
             raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
-        publisher = ZenohPublisher(
-            camera_name or camera_name_from_source(source),
-            config=zenoh_config,
-            resolution=parse_resolution(publish_size),
-            mode=publish_mode,  # type: ignore[arg-type]
-        ).open()
-        console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
+        for spec, cam in zip(source, st.cameras, strict=True):
+            publisher = ZenohPublisher(
+                camera_name or camera_name_from_source(spec),
+                config=zenoh_config,
+                resolution=parse_resolution(publish_size),
+                mode=publish_mode,  # type: ignore[arg-type]
+            ).open()
+            publishers[cam.name] = publisher
+            console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
     elif zenoh_config is not None:
         raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
     if view == "web":
@@ -145,23 +152,29 @@ def stream(
                 if save_overlay is not None and (fs := result.frameset) is not None:
                     depth = colorize_depth(fs.depth, fs.depth_scale)
                     panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
-                    out = save_overlay / f"frame_{result.color_frame_number:06d}.png"
+                    prefix = f"{result.source}_" if len(st.cameras) > 1 else ""
+                    out = save_overlay / f"{prefix}frame_{result.color_frame_number:06d}.png"
                     cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
                 stats = stream_stats(st.stats, latencies, skews, started)
                 live.update(format_status(stats))
                 if viewer is not None:
                     viewer.update(result, stats)
-                if publisher is not None:
-                    publisher.publish(result, stats)
+                if result.source in publishers:
+                    publishers[result.source].publish(result, st.camera_stats[result.source])
                 if max_frames is not None and n >= max_frames:
                     break
     finally:
         if viewer is not None:
             viewer.stop()
-        if publisher is not None:
+        for publisher in publishers.values():
             publisher.close()
     console.print(format_status(stream_stats(st.stats, latencies, skews, started)))
     console.print(f"counters: {st.stats.as_dict()}")
+    if len(st.cameras) > 1:
+        for name, cam_stats in st.camera_stats.items():
+            console.print(f"  {name}: {cam_stats.as_dict()}")
+    for tip in st.advice():
+        console.print(f"[yellow]advice:[/] {tip}")
 
 
 stream.__doc__ = (stream.__doc__ or "") + "\n\nSources:\n\n" + SOURCE_SPEC_HELP

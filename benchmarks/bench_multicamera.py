@@ -1,0 +1,71 @@
+"""N cameras through one backend vs N separate pipelines (ONNX Runtime CPU, demo fp32 bundle).
+
+Each camera replays the sample recording's framesets from memory as fast as it is read (no decode
+cost), so the figure is the pipelines' own throughput. Writes benchmarks/results/multicamera_cpu.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import MemorySource, cpu_name
+
+from mutualsense.export import DEMO_WEIGHTS
+from mutualsense.export.bundle_export import export_bundle
+from mutualsense.pipeline import Stream
+from mutualsense.sources import Recording
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "multicamera_cpu.json"
+
+
+def run(stream: Stream, seconds: float, counts: list[int]) -> None:
+    with stream:
+        t0 = time.perf_counter()
+        for _ in stream:
+            counts.append(1)
+            if time.perf_counter() - t0 >= seconds:
+                break
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cameras", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    with Recording(ROOT / "examples" / "data" / "sample.db3") as rec:
+        framesets = list(rec)
+    n = args.cameras
+    result: dict = {"machine": {"cpu": cpu_name(), "cores": 2}, "cameras": n, "date": time.strftime("%Y-%m-%d")}
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in (1, n):
+            bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / f"b{batch}", precision="fp32", batch=batch, eval_count=0)
+            counts: list[int] = []
+            sources = [MemorySource(framesets, f"cam{i}") for i in range(n)]
+            t = time.perf_counter()
+            run(Stream(bundle, sources=sources, threads=1), args.seconds, counts)
+            result[f"one_backend_batch{batch}_results_per_s"] = len(counts) / (time.perf_counter() - t)
+        bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / "sep", precision="fp32", eval_count=0)
+        per: list[list[int]] = [[] for _ in range(n)]
+        streams = [Stream(bundle, MemorySource(framesets, f"cam{i}"), threads=1) for i in range(n)]
+        threads = [threading.Thread(target=run, args=(s, args.seconds, c)) for s, c in zip(streams, per, strict=True)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        result["separate_pipelines_results_per_s"] = sum(len(c) for c in per) / (time.perf_counter() - t)
+    sep = result["separate_pipelines_results_per_s"]
+    result["ratio_one_backend_vs_separate"] = result["one_backend_batch1_results_per_s"] / sep
+    result[f"ratio_one_backend_batch{n}_vs_separate"] = result[f"one_backend_batch{n}_results_per_s"] / sep
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
