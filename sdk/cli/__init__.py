@@ -54,7 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     from mutualsense.cli import commands  # noqa: F401  (registers the subcommands)
 
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, typer *returns* the code of a `typer.Exit` raised by a command, and turns
+        # Ctrl-C into Exit(130), which is returned the same way: exit with it.
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except MutualSenseError as exc:
         report_error(exc)
         sys.exit(2)
