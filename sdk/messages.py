@@ -73,6 +73,8 @@ COUNTERS = (
     "read_timeouts",
     "source_frame_gaps",
 )
+# counters that newer pipelines add; carried as counters when present (the schema allows extra integers)
+OPTIONAL_COUNTERS = ("reconnects",)
 _MAX_HEADER = 64 * 1024  # a saliency header is ~400 bytes; anything longer is not ours
 
 
@@ -281,6 +283,7 @@ def stats_message(
     if missing:
         raise ValueError(f"stats lack the counters {missing}")
     counters = {k: int(values.pop(k)) for k in COUNTERS}
+    counters |= {k: int(values.pop(k)) for k in OPTIONAL_COUNTERS if k in values}
     rates = {
         k: _finite(v) for k, v in values.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
     }

@@ -51,6 +51,7 @@ class PipelineStats:
     skew_flagged: int = 0
     read_timeouts: int = 0
     source_frame_gaps: int = 0
+    reconnects: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -142,6 +143,7 @@ class _Camera:
     prepared: _LatestSlot = field(default_factory=_LatestSlot)  # capture → inference
     inferred: _LatestSlot = field(default_factory=_LatestSlot)  # inference → the caller's thread
     live: bool = True
+    reconnect: bool = False
 
 
 class Stream:
@@ -160,6 +162,9 @@ class Stream:
         stall_timeout_s: a source that delivers nothing for this long is reported as stalled.
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
+        reconnect: restart a source that fails or stalls (default: live cameras yes, files and generators
+            no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
+            (at most 8 s); every attempt is counted in ``stats.reconnects``.
     """
 
     def __init__(
@@ -175,6 +180,9 @@ class Stream:
         providers: list[str] | None = None,
         threads: int | None = None,
         sources: Sequence[str | Source] | None = None,
+        reconnect: bool | None = None,
+        reconnect_attempts: int = 5,
+        reconnect_backoff_s: float = 0.5,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -188,6 +196,9 @@ class Stream:
         ]
         for cam in self.cameras:
             cam.source.name = cam.name  # results and counters are tagged with a unique name
+            # live cameras are restarted after a failure (unplugged, USB reset); files and generators end
+            cam.reconnect = bool(getattr(cam.source, "reconnectable", False)) if reconnect is None else reconnect
+        self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
         self.backend = _make_backend(backend, self.bundle, providers, threads)
@@ -287,46 +298,87 @@ class Stream:
 
     # ------------------------------------------------------------------ capture threads
     def _capture(self, cam: _Camera) -> None:
-        last = time.monotonic()
-        # A live source (camera, anything paced in real time) is never made to wait: the newest
-        # frameset wins. A recording or generator replayed as fast as possible is read on demand
-        # instead, so nothing is decoded only to be dropped.
         try:
-            while not self._stop.is_set():
-                if not cam.live:
-                    cam.prepared.wait_empty(self._stop)
-                    if self._stop.is_set():
-                        break
+            while True:
                 try:
-                    fs = cam.source.read(self.read_timeout_ms)
-                except SourceEnded:
-                    break
-                if fs is None:
-                    with self._lock:
-                        self._count(cam, "read_timeouts")
-                    if time.monotonic() - last > self.stall_timeout_s:
-                        raise SourceError(
-                            f"source {cam.name} delivered nothing for {self.stall_timeout_s:.1f} s.",
-                            "check the cable/USB port (a USB 3 port is needed at full rate) or the recording.",
-                        )
-                    continue
-                last = time.monotonic()
-                flagged = self.max_skew_ms is not None and abs(fs.skew_ms) > self.max_skew_ms
-                with self._lock:
-                    self._count(cam, "produced")
-                    if flagged and self.skew_policy == "drop":
-                        self._count(cam, "dropped_by_skew")
-                        continue
-                prepared = self.prepare(fs)
-                with self._lock:
-                    if cam.prepared.put((fs, flagged, prepared)):
-                        self._count(cam, "dropped_by_backpressure")
-                self._wake_inference.set()
+                    self._capture_frames(cam)
+                    return  # the source ended, or the stream was closed
+                except SourceError as exc:
+                    if not cam.reconnect or self._stop.is_set():
+                        raise
+                    self._reconnect(cam, exc)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._error = self._error or exc
             self._stop.set()
         finally:
             cam.prepared.close()
+            self._wake_inference.set()
+
+    def _reconnect(self, cam: _Camera, cause: SourceError) -> None:
+        """Restart a live camera with exponential back-off; re-raise ``cause`` when every attempt failed."""
+        for attempt in range(self.reconnect_attempts):
+            delay = min(self.reconnect_backoff_s * 2**attempt, 8.0)
+            log.warning(
+                "%s: %s Reconnecting in %.1f s (attempt %d of %d).",
+                cam.name,
+                cause.what,
+                delay,
+                attempt + 1,
+                self.reconnect_attempts,
+            )
+            with self._lock:
+                self._count(cam, "reconnects")
+            try:
+                cam.source.stop()
+            except SourceError as exc:
+                log.debug("stopping %s: %s", cam.name, exc)
+            if self._stop.wait(delay):
+                return
+            try:
+                cam.source.start()
+                return
+            except SourceError as exc:
+                cause = exc
+        raise SourceError(
+            f"{cam.name} failed and {self.reconnect_attempts} reconnection attempts did not bring it back: "
+            f"{cause.what}",
+            cause.remedy or "check the camera's cable and USB port.",
+        )
+
+    def _capture_frames(self, cam: _Camera) -> None:
+        last = time.monotonic()
+        # A live source (camera, anything paced in real time) is never made to wait: the newest
+        # frameset wins. A recording or generator replayed as fast as possible is read on demand
+        # instead, so nothing is decoded only to be dropped.
+        while not self._stop.is_set():
+            if not cam.live:
+                cam.prepared.wait_empty(self._stop)
+                if self._stop.is_set():
+                    break
+            try:
+                fs = cam.source.read(self.read_timeout_ms)
+            except SourceEnded:
+                break
+            if fs is None:
+                with self._lock:
+                    self._count(cam, "read_timeouts")
+                if time.monotonic() - last > self.stall_timeout_s:
+                    raise SourceError(
+                        f"source {cam.name} delivered nothing for {self.stall_timeout_s:.1f} s.",
+                        "check the cable/USB port (a USB 3 port is needed at full rate) or the recording.",
+                    )
+                continue
+            last = time.monotonic()
+            flagged = self.max_skew_ms is not None and abs(fs.skew_ms) > self.max_skew_ms
+            with self._lock:
+                self._count(cam, "produced")
+                if flagged and self.skew_policy == "drop":
+                    self._count(cam, "dropped_by_skew")
+                    continue
+            prepared = self.prepare(fs)
+            with self._lock:
+                if cam.prepared.put((fs, flagged, prepared)):
+                    self._count(cam, "dropped_by_backpressure")
             self._wake_inference.set()
 
     # ------------------------------------------------------------------ inference thread

@@ -134,6 +134,8 @@ class RealSenseCamera(RsSource):
     cameras: the device clock translated to the host clock, so sensor-to-result latency is real).
     """
 
+    reconnectable = True  # the pipeline restarts it with back-off when it fails (unplugged, USB reset)
+
     def __init__(
         self,
         serial: str | None = None,
