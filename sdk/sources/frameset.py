@@ -194,10 +194,13 @@ class FrameSet:
         object.__setattr__(self, "depth_scale", scale)
         for name in ("color_timestamp_ms", "depth_timestamp_ms", "arrival_time"):
             object.__setattr__(self, name, _finite(f"FrameSet.{name}", getattr(self, name)))
-        if self.clock_domain not in CLOCK_DOMAINS:
+        if not isinstance(self.clock_domain, str) or self.clock_domain not in CLOCK_DOMAINS:
             raise ValueError(f"FrameSet.clock_domain must be one of {CLOCK_DOMAINS}, got {self.clock_domain!r}")
-        object.__setattr__(self, "color_frame_number", int(self.color_frame_number))
-        object.__setattr__(self, "depth_frame_number", int(self.depth_frame_number))
+        for name in ("color_frame_number", "depth_frame_number"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"FrameSet.{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
         color.flags.writeable = False
         depth.flags.writeable = False
 
