@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mutualsense.bundle import Bundle, finalize_manifest, write_bundle
@@ -68,3 +69,43 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
         torch.manual_seed(0)
         checkpoint = save_checkpoint(root / "tiny.pt", MutualSenseNet(CONFIGS["tiny"]))
     return export_bundle(checkpoint, root / "bundle", precision="fp32", input_size=(96, 96), eval_count=0)
+
+
+def single_stream_db3(path: Path, stream: str) -> None:
+    """Write a real .db3 holding only one stream, ``"depth"`` or ``"color"`` (8×8, two frames)."""
+    import gc
+
+    import pyrealsense2 as rs
+
+    dev = rs.software_device()
+    depth = stream == "depth"
+    sensor = dev.add_sensor("Stereo Module" if depth else "RGB Camera")
+    vs = rs.video_stream()
+    bpp = 2 if depth else 3
+    vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = (
+        rs.stream.depth if depth else rs.stream.color,
+        0,
+        0,
+        8,
+        8,
+        30,
+        bpp,
+        rs.format.z16 if depth else rs.format.rgb8,
+    )
+    i = rs.intrinsics()
+    i.width, i.height, i.fx, i.fy, i.ppx, i.ppy = 8, 8, 8.0, 8.0, 3.5, 3.5
+    vs.intrinsics = i
+    profile = sensor.add_video_stream(vs).as_video_stream_profile()
+    recorder = rs.recorder(str(path), dev)
+    sensor.open(profile)
+    sensor.start(lambda f: None)
+    for n in range(2):
+        f = rs.software_video_frame()
+        pixels = np.ones((8, 8), np.uint16) if depth else np.ones((8, 8, 3), np.uint8)
+        f.pixels, f.bpp, f.stride, f.timestamp, f.frame_number = pixels, bpp, 8 * bpp, n * 33.3, n
+        f.domain, f.profile = rs.timestamp_domain.hardware_clock, profile
+        sensor.on_video_frame(f)
+    sensor.stop()
+    sensor.close()
+    del recorder, dev, sensor
+    gc.collect()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import manifest_body
+from conftest import manifest_body, single_stream_db3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,46 +135,6 @@ def _bundle_with_onnx(ctx: Ctx, name: str, data: bytes) -> Path:
         (tmp / "model.trt.onnx").write_bytes(data)
         finalize_manifest(tmp, manifest_body(size=96), {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"})
     return out
-
-
-def _single_stream_db3(path: Path, stream: str) -> None:
-    """A real .db3 holding only one stream (depth or colour)."""
-    import gc
-
-    import pyrealsense2 as rs
-
-    dev = rs.software_device()
-    depth = stream == "depth"
-    sensor = dev.add_sensor("Stereo Module" if depth else "RGB Camera")
-    vs = rs.video_stream()
-    bpp = 2 if depth else 3
-    vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = (
-        rs.stream.depth if depth else rs.stream.color,
-        0,
-        0,
-        8,
-        8,
-        30,
-        bpp,
-        rs.format.z16 if depth else rs.format.rgb8,
-    )
-    i = rs.intrinsics()
-    i.width, i.height, i.fx, i.fy, i.ppx, i.ppy = 8, 8, 8.0, 8.0, 3.5, 3.5
-    vs.intrinsics = i
-    profile = sensor.add_video_stream(vs).as_video_stream_profile()
-    recorder = rs.recorder(str(path), dev)
-    sensor.open(profile)
-    sensor.start(lambda f: None)
-    for n in range(2):
-        f = rs.software_video_frame()
-        pixels = np.ones((8, 8), np.uint16) if depth else np.ones((8, 8, 3), np.uint8)
-        f.pixels, f.bpp, f.stride, f.timestamp, f.frame_number = pixels, bpp, 8 * bpp, n * 33.3, n
-        f.domain, f.profile = rs.timestamp_domain.hardware_clock, profile
-        sensor.on_video_frame(f)
-    sensor.stop()
-    sensor.close()
-    del recorder, dev, sensor
-    gc.collect()
 
 
 def _stream(ctx: Ctx, case: str, bundle: Path | str, source: str = "synthetic") -> Record:
@@ -327,12 +287,12 @@ def recording_corrupt(ctx: Ctx) -> Record:
 
 
 def recording_no_colour(ctx: Ctx) -> Record:
-    _single_stream_db3(ctx.tmp / "depth_only.db3", "depth")
+    single_stream_db3(ctx.tmp / "depth_only.db3", "depth")
     return _stream(ctx, "recording: no colour stream", ctx.bundle.path, str(ctx.tmp / "depth_only.db3"))
 
 
 def recording_no_depth(ctx: Ctx) -> Record:
-    _single_stream_db3(ctx.tmp / "colour_only.db3", "color")
+    single_stream_db3(ctx.tmp / "colour_only.db3", "color")
     return _stream(ctx, "recording: no depth stream", ctx.bundle.path, str(ctx.tmp / "colour_only.db3"))
 
 

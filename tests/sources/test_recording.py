@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import single_stream_db3
 
 from mutualsense.errors import SourceError
 from mutualsense.sources import FrameSet, Recording, Source, SourceEnded, StreamFrame, SyntheticSource, record
@@ -223,42 +224,6 @@ def test_bag_fixture_from_an_older_librealsense_plays() -> None:
     assert TINY_BAG.stat().st_size <= 2 * 1024 * 1024
 
 
-def _depth_only_db3(path: Path) -> None:
-    import gc
-
-    import pyrealsense2 as rs
-
-    dev = rs.software_device()
-    sensor = dev.add_sensor("Stereo Module")
-    vs = rs.video_stream()
-    vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp, vs.fmt = (
-        rs.stream.depth,
-        0,
-        0,
-        8,
-        8,
-        30,
-        2,
-        rs.format.z16,
-    )
-    i = rs.intrinsics()
-    i.width, i.height, i.fx, i.fy, i.ppx, i.ppy = 8, 8, 8.0, 8.0, 3.5, 3.5
-    vs.intrinsics = i
-    profile = sensor.add_video_stream(vs).as_video_stream_profile()
-    recorder = rs.recorder(str(path), dev)
-    sensor.open(profile)
-    sensor.start(lambda f: None)
-    for n in range(2):
-        f = rs.software_video_frame()
-        f.pixels, f.bpp, f.stride, f.timestamp, f.frame_number = np.ones((8, 8), np.uint16), 2, 16, n * 33.3, n
-        f.domain, f.profile = rs.timestamp_domain.hardware_clock, profile
-        sensor.on_video_frame(f)
-    sensor.stop()
-    sensor.close()
-    del recorder, dev, sensor
-    gc.collect()
-
-
 def test_a_misspelt_recording_name_gets_a_suggestion(tmp_path: Path) -> None:
     shutil.copy(TINY_BAG, tmp_path / "run_01.bag")
     with pytest.raises(SourceError, match="not found") as info:
@@ -299,7 +264,7 @@ def _broken(kind: str, tmp_path: Path, good: Path) -> Path:
         path.write_bytes(TINY_BAG.read_bytes()[:2000])
         return path
     path = tmp_path / "depth_only.db3"
-    _depth_only_db3(path)
+    single_stream_db3(path, "depth")
     return path
 
 
