@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mutualsense.errors import BundleError
+from mutualsense.errors import BundleError, summarize_schema_errors
 from mutualsense.preprocess import InputSpec
 
 __all__ = [
@@ -73,13 +73,10 @@ def validate_manifest(manifest: Any, where: str = MANIFEST) -> None:
             "upgrade the runtime (`pip install -U mutualsense`) or export the bundle with this version.",
         )
     validator = jsonschema.Draft202012Validator(manifest_schema())
-    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        at = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    problem = summarize_schema_errors(validator.iter_errors(manifest))
+    if problem:
         raise BundleError(
-            f"{where} is not a valid bundle manifest: at {at}: {first.message}{more}.",
+            f"{where} is not a valid bundle manifest: {problem}.",
             "the manifest was edited by hand or written by another tool; "
             "re-export the bundle with `mutualsense export`.",
         )

@@ -6,8 +6,12 @@ exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 __all__ = [
     "BundleError",
+    "summarize_schema_errors",
     "CheckpointError",
     "DataError",
     "EngineError",
@@ -16,6 +20,17 @@ __all__ = [
     "PluginError",
     "SourceError",
 ]
+
+
+def summarize_schema_errors(errors: Iterable[Any]) -> str | None:
+    """``"at PATH: MESSAGE (and N more problems)"`` for JSON Schema validation errors, None when there are none."""
+    found = sorted(errors, key=lambda e: list(e.absolute_path))
+    if not found:
+        return None
+    first = found[0]
+    at = "/".join(str(p) for p in first.absolute_path) or "(top level)"
+    more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
+    return f"at {at}: {first.message}{more}"
 
 
 class MutualSenseError(Exception):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import cv2
 import numpy as np
 
-from mutualsense.errors import MutualSenseError
+from mutualsense.errors import MutualSenseError, summarize_schema_errors
 
 if TYPE_CHECKING:
     from mutualsense.pipeline import PipelineStats
@@ -129,13 +129,10 @@ def validate_message(message: Any, kind: str | None = None) -> dict[str, Any]:
         kind = str(got)
     elif got != kind:
         raise MessageError(f"expected a {kind!r} message, got kind {got!r}.")
-    errors = sorted(_validator(kind).iter_errors(message), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        at = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    problem = summarize_schema_errors(_validator(kind).iter_errors(message))
+    if problem:
         raise MessageError(
-            f"invalid {kind} message: at {at}: {first.message}{more}.",
+            f"invalid {kind} message: {problem}.",
             "publisher and subscriber must use the same results schema version.",
         )
     return message
