@@ -17,6 +17,7 @@ from mutualsense.backends.base import SupportsInfer
 from mutualsense.errors import DataError
 from mutualsense.metrics import SaliencyEvaluator, Scores
 from mutualsense.preprocess import DepthEncoding, InputSpec, preprocess
+from mutualsense.results import sigmoid
 from mutualsense.synthetic import SceneGenerator
 
 __all__ = [
@@ -88,11 +89,6 @@ def backend_predictor(backend: SupportsInfer, batch: int, output: str = "salienc
         return np.concatenate(outs)
 
     return predict
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)), dtype=np.float32)
 
 
 def evaluate_predictor(

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from mutualsense.evaluation import sigmoid
 from mutualsense.sources.frameset import FrameSet
 
-__all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map"]
+__all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map", "sigmoid"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,11 @@ class SaliencyResult:
     def mask(self, threshold: float | None = None) -> np.ndarray:
         """Boolean salient-object mask at colour resolution."""
         return self.saliency > (self.threshold if threshold is None else threshold)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function (logits → probabilities), float32."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)), dtype=np.float32)
 
 
 def saliency_map(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
