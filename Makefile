@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# nvidia-modelopt (the INT8 quantiser) pins its own onnx and onnxruntime-gpu: it gets a venv of its own.
+MODELOPT_VENV := .venv-modelopt
 # Re-install only when pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
 PYTEST_FLAGS ?=
@@ -11,7 +13,7 @@ ifeq ($(CI),true)
 PYTEST_FLAGS += --color=no -p no:cacheprovider
 endif
 
-.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps testdeps venv clean
+.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps testdeps venv modelopt clean
 
 venv: $(STAMP)
 
@@ -26,6 +28,10 @@ $(STAMP): pyproject.toml
 	# pysodmetrics pins numpy<2.3.5 but gives identical results on newer numpy: the metrics tests' cross-check.
 	$(BIN)/pip install -q --no-deps pysodmetrics==1.6.2
 	@touch $@
+
+# Made by the SDK's own code (as `mutualsense export --precision int8` would on first use); a no-op when ready.
+modelopt: venv
+	$(BIN)/mutualsense setup-modelopt --path $(MODELOPT_VENV)
 
 # System packages: pyrealsense2 needs libusb-1.0.
 sysdeps:
@@ -69,14 +75,15 @@ typecheck: venv
 	$(BIN)/pip install -q --no-deps --no-build-isolation --target build/typecheck . >/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p mutualsense --config-file ../../pyproject.toml
 
-test: venv sysdeps testdeps lint typecheck
+test: venv sysdeps testdeps modelopt lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_FLAGS)
 
 test-fast: venv sysdeps
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_FLAGS)
 
-bench: venv
+bench: venv modelopt
 	$(BIN)/python benchmarks/bench_cda.py
+	MUTUALSENSE_MODELOPT_VENV=$(CURDIR)/$(MODELOPT_VENV) $(BIN)/python benchmarks/bench_int8.py
 	$(BIN)/python benchmarks/bench_export.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 
@@ -84,4 +91,4 @@ bench-gpu: venv
 	$(BIN)/python benchmarks/bench_cda_gpu.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MODELOPT_VENV) $(MODELOPT_VENV).log build *.egg-info .pytest_cache .mypy_cache .ruff_cache

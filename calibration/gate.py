@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import onnx
 
-from mutualsense.calibration.quantize import LayerError, QuantizedModel, layer_sensitivity, quantize_int8
+from mutualsense.calibration.quantize import (
+    LayerError,
+    QuantizedModel,
+    QuantizerChoice,
+    layer_sensitivity,
+    quantize_int8,
+    resolve_quantizer,
+)
 from mutualsense.calibration.set import RECORDING_SUFFIXES, CalibrationSet, iter_recording_frames
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation import EVAL_SEED, LabelledFrame, backend_predictor, evaluate_predictor, iter_frames
@@ -97,19 +104,30 @@ def quantize_gated(
     force: bool = False,
     held_out: str = "held-out scenes",
     on_step: Any = None,
+    quantizer: str = "auto",
 ) -> GateResult:
     """Quantise, measure against FP32, and (``auto_fp16``) keep the most sensitive layers in float until it passes.
 
+    ``quantizer``: ``auto`` (nvidia-modelopt, else ONNX Runtime with the reason), ``modelopt`` or
+    ``onnxruntime``; it is resolved once, and every attempt uses the same one.
+
     Raises:
         AccuracyGateError: the drop exceeds ``max_drop`` and ``force`` is False (nothing is written).
+        QuantizerError: ``quantizer="modelopt"`` and modelopt cannot run.
     """
     step = on_step or (lambda name: None)
     if not frames:
         raise AccuracyGateError(
             "the INT8 accuracy gate needs held-out frames, and none were given.", "pass --eval-count 1 or more."
         )
-    step(f"quantise to int8 ({method}, {len(calib)} calibration samples)")
-    q = quantize_int8(fp32_model, calib, method)
+    choice = resolve_quantizer(quantizer, method, create=True, on_step=step)
+    if choice.note:
+        step(f"using ONNX Runtime's quantiser: {choice.note}")
+    step(f"quantise to int8 with {choice.name} ({method}, {len(calib)} calibration samples)")
+    q = quantize_int8(fp32_model, calib, method, quantizer=choice)
+    if q.quantizer != choice.name:
+        step(f"using ONNX Runtime's quantiser: {q.quantizer_note}")
+        choice = QuantizerChoice(q.quantizer, None, q.quantizer_note, choice.requested)
     step(f"measure int8 accuracy on {len(frames)} {held_out}")
     s = scores_of(q.model, frames, spec, batch)
     attempts = [{"kept_in_higher_precision": 0, "s_measure": s.s_measure, "drop": fp32_scores.s_measure - s.s_measure}]
@@ -122,7 +140,7 @@ def quantize_gated(
         while not passed and k <= len(sensitivity):
             keep = [e.node for e in sensitivity[:k]]
             step(f"keep the {k} most sensitive layers in higher precision")
-            q = quantize_int8(fp32_model, calib, method, exclude=keep)
+            q = quantize_int8(fp32_model, calib, method, exclude=keep, quantizer=choice)
             s = scores_of(q.model, frames, spec, batch)
             drop = fp32_scores.s_measure - s.s_measure
             attempts.append({"kept_in_higher_precision": k, "s_measure": s.s_measure, "drop": drop})
@@ -135,7 +153,7 @@ def quantize_gated(
             f"INT8 accuracy gate failed: S-measure {fp32_scores.s_measure:.4f} (fp32) → {s.s_measure:.4f} (int8), "
             f"a drop of {result.drop:.4f} > the allowed {max_drop:g}, MAE {fp32_scores.mae:.4f} → {s.mae:.4f}, "
             f"on {len(frames)} {held_out}{tried if auto_fp16 else ''}; calibration: {len(calib)} samples "
-            f"from {calib.manifest.get('data')!r}, method {method}. No bundle was written.",
+            f"from {calib.manifest.get('data')!r}, method {method}, quantiser {q.quantizer}. No bundle was written.",
             "calibrate on more and more representative data (`mutualsense calibrate --data <your recordings or "
             "dataset> --samples 512`), try --calib-method entropy or percentile, pass --auto-fp16 to keep the most "
             "sensitive layers in higher precision, raise --max-drop, or pass --force to write the bundle with the "

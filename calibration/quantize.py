@@ -1,4 +1,9 @@
-"""INT8 post-training quantisation to a Q/DQ ONNX graph (ONNX Runtime's static quantiser) and per-layer sensitivity.
+"""INT8 post-training quantisation to a Q/DQ ONNX graph, and per-layer sensitivity.
+
+Two quantisers write the same kind of graph: nvidia-modelopt's ONNX PTQ (run in its own venv, see
+:mod:`mutualsense.calibration.modelopt`; ``max`` or ``entropy`` calibration) and ONNX Runtime's
+``quantize_static`` (in process; ``minmax``, ``entropy``, ``percentile``). ``quantizer="auto"`` takes
+modelopt and falls back to ONNX Runtime, saying why, where modelopt cannot run.
 
 Symmetric int8 activations and weights (what TensorRT expects from Q/DQ), per-channel weights, opset
 of the exported model (≥ 19). The ``mutualsense::CrossDiffusionAttention`` node is never quantised,
@@ -9,7 +14,7 @@ plugin takes fp32/fp16 only; design §4: keep the plugin between DQ and Q in hig
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +22,37 @@ from typing import Any
 import numpy as np
 import onnx
 
+from mutualsense.calibration.modelopt import (
+    MODELOPT_METHODS,
+    ModeloptEnv,
+    QuantizerError,
+    create_env,
+    find_env,
+    quantize_with_modelopt,
+)
 from mutualsense.calibration.set import CalibrationSet
 from mutualsense.export.onnx_graph import IR_VERSION, name_nodes, run_onnx_outputs
 
-__all__ = ["METHODS", "LayerError", "QuantizedModel", "cda_guard_nodes", "layer_sensitivity", "quantize_int8"]
+__all__ = [
+    "METHODS",
+    "QUANTIZERS",
+    "LayerError",
+    "QuantizedModel",
+    "QuantizerChoice",
+    "cda_guard_nodes",
+    "keep_inputs_float",
+    "layer_sensitivity",
+    "quantize_int8",
+    "resolve_quantizer",
+]
 
 METHODS = ("minmax", "entropy", "percentile")
+QUANTIZERS = ("auto", "modelopt", "onnxruntime")
 CDA_OP = "CrossDiffusionAttention"
+# What ONNX Runtime's quantiser may quantise: the ops TensorRT runs in int8 (as modelopt chooses them).
+# Left to itself ORT also quantises LayerNormalization's rank-1 weight with axis 1 (invalid ONNX that
+# TensorRT's parser rejects) and Softmax's output (int8 probabilities), both measured here.
+ORT_OPS_TO_QUANTIZE = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "Resize", "MaxPool", "AveragePool")
 _PASS_THROUGH = {"Gather", "Reshape", "Transpose", "Split", "Squeeze", "Unsqueeze", "Slice", "Identity"}
 
 
@@ -36,6 +65,9 @@ class QuantizedModel:
     excluded: list[str] = field(default_factory=list)  # nodes kept in float by request (sensitivity)
     guarded: list[str] = field(default_factory=list)  # the CDA nodes and what feeds them, always float
     calibration_samples: int = 0
+    quantizer: str = "onnxruntime"  # which quantiser ran: "modelopt" or "onnxruntime"
+    quantizer_detail: str = ""  # its versions and settings, for the manifest
+    quantizer_note: str | None = None  # why "auto" fell back to ONNX Runtime
 
     @property
     def qdq_nodes(self) -> int:
@@ -99,33 +131,83 @@ def _batch_of(model: onnx.ModelProto) -> int:
     return int(dim.dim_value) if dim.dim_value > 0 else 1
 
 
+@dataclass(frozen=True)
+class QuantizerChoice:
+    """The quantiser that will run: ``"modelopt"`` (with its venv) or ``"onnxruntime"``, and why."""
+
+    name: str
+    env: ModeloptEnv | None = None
+    note: str | None = None  # why "auto" fell back to ONNX Runtime
+    requested: str = "auto"
+
+
+def resolve_quantizer(
+    quantizer: str, method: str, create: bool = True, on_step: Callable[[str], None] | None = None
+) -> QuantizerChoice:
+    """Decide which quantiser runs; ``modelopt`` (and ``auto``) make modelopt's venv when it is missing.
+
+    Raises:
+        QuantizerError: ``quantizer="modelopt"`` and modelopt cannot run (``auto`` falls back instead).
+    """
+    if quantizer not in QUANTIZERS:
+        raise QuantizerError(f"unknown quantizer {quantizer!r}.", f"use one of {', '.join(QUANTIZERS)}.")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if quantizer == "onnxruntime":
+        return QuantizerChoice("onnxruntime", requested=quantizer)
+    if method not in MODELOPT_METHODS:
+        if quantizer == "modelopt":
+            raise QuantizerError(
+                f"nvidia-modelopt calibrates int8 with {' or '.join(MODELOPT_METHODS)}, not {method!r}.",
+                "pick one of those, or use --quantizer onnxruntime for percentile calibration.",
+            )
+        return QuantizerChoice("onnxruntime", note=f"nvidia-modelopt has no {method} calibration for int8")
+    env = find_env()
+    if env is None and create:
+        try:
+            env = create_env(on_step=on_step)
+        except QuantizerError as e:
+            if quantizer == "modelopt":
+                raise
+            return QuantizerChoice("onnxruntime", note=f"nvidia-modelopt could not be set up: {e.what}")
+    if env is None:
+        if quantizer == "modelopt":
+            raise QuantizerError(
+                "nvidia-modelopt's venv does not exist.", "run `mutualsense setup-modelopt` (or let it be created)."
+            )
+        return QuantizerChoice("onnxruntime", note="nvidia-modelopt's venv does not exist (not created)")
+    return QuantizerChoice("modelopt", env, requested=quantizer)
+
+
 def quantize_int8(
     model: onnx.ModelProto,
     calib: CalibrationSet,
     method: str = "minmax",
     exclude: Iterable[str] = (),
     percentile: float = 99.999,
+    quantizer: str | QuantizerChoice = "auto",
+    on_step: Callable[[str], None] | None = None,
 ) -> QuantizedModel:
     """Quantise an FP32 model (with the CDA node and its function body) to Q/DQ int8.
 
     Args:
         model: the FP32 ONNX model from ``export_onnx`` (not modified).
         calib: the calibration set (``len(calib) >= batch``).
-        method: ``minmax``, ``entropy`` or ``percentile`` (activation range calibration).
+        method: ``minmax``, ``entropy`` or ``percentile`` (activation range calibration; modelopt
+            offers the first two).
         exclude: node names to keep in float (e.g. the most sensitive layers); their consumers are
             excluded too, so the nodes' outputs stay unquantised.
         percentile: the percentile for ``method="percentile"``.
-    """
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+        quantizer: ``auto`` (nvidia-modelopt, else ONNX Runtime with the reason in
+            ``quantizer_note``), ``modelopt``, ``onnxruntime``, or an earlier :func:`resolve_quantizer`.
+        on_step: progress callback (creating modelopt's venv takes a minute or two, once).
 
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    Raises:
+        QuantizerError: ``quantizer="modelopt"`` and modelopt cannot set up or quantise this model.
+    """
+    choice = (
+        quantizer if isinstance(quantizer, QuantizerChoice) else resolve_quantizer(quantizer, method, True, on_step)
+    )
     src = onnx.ModelProto()
     src.CopyFrom(model)
     name_nodes(src)
@@ -142,7 +224,88 @@ def quantize_int8(
     for name in excluded:
         for o in by_name[name].output if name in by_name else ():
             expanded.extend(consumers.get(o, []))
+    keep_float = list(dict.fromkeys(guarded + expanded))
     batch = _batch_of(src)
+    used = len(calib) - len(calib) % batch
+    note = choice.note
+    if choice.name == "modelopt":
+        assert choice.env is not None
+        try:
+            q = quantize_with_modelopt(choice.env, src, calib.rgb[:used], calib.depth[:used], method, keep_float)
+            detail = f"{choice.env.describe()}: QDQ, int8 {MODELOPT_METHODS[method]} calibration, CPU provider"
+        except QuantizerError as e:
+            if choice.requested != "auto":
+                raise
+            note = f"nvidia-modelopt failed on this model: {e.what}"
+            choice = QuantizerChoice("onnxruntime", note=note)
+    if choice.name == "onnxruntime":
+        q = _quantize_onnxruntime(src, calib, method, keep_float, percentile, batch)
+        detail = (
+            f"onnxruntime.quantization.quantize_static {_onnxruntime_version()} "
+            f"(QDQ, symmetric int8, per-channel weights, {method} calibration)"
+        )
+    keep_inputs_float(q, keep_float)
+    q.ir_version = IR_VERSION
+    if not any(f.name == CDA_OP for f in q.functions):  # the body must travel with the node (ORT runs it)
+        q.functions.extend(f for f in src.functions)
+    return QuantizedModel(q, method, excluded, guarded, used, choice.name, detail, note)
+
+
+def keep_inputs_float(model: onnx.ModelProto, names: Iterable[str]) -> int:
+    """Feed the named nodes their float activations: ``DQ(Q(x))`` inputs are rewired to ``x``.
+
+    The quantisers disagree on what excluding a node means: ONNX Runtime keeps its inputs in float,
+    modelopt may still quantise a tensor the node shares with a quantised neighbour (the Q/DQ then
+    serves both). Rewiring makes "kept in higher precision" mean the same for both; Q/DQ pairs left
+    without consumers are removed. Returns how many inputs were rewired.
+    """
+    wanted = set(names)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    rewired = 0
+    for node in model.graph.node:
+        if node.name not in wanted:
+            continue
+        for k, name in enumerate(node.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            qn = producer.get(dq.input[0])
+            if qn is not None and qn.op_type == "QuantizeLinear":
+                node.input[k] = qn.input[0]
+                rewired += 1
+    if rewired:
+        outputs = {o.name for o in model.graph.output}
+        while True:
+            used = {i for n in model.graph.node for i in n.input} | outputs
+            dead = [
+                n
+                for n in model.graph.node
+                if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not any(o in used for o in n.output)
+            ]
+            if not dead:
+                break
+            for n in dead:
+                model.graph.node.remove(n)
+    return rewired
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def _quantize_onnxruntime(
+    src: onnx.ModelProto, calib: CalibrationSet, method: str, keep_float: list[str], percentile: float, batch: int
+) -> onnx.ModelProto:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
     calibrate = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
@@ -150,7 +313,13 @@ def quantize_int8(
     }[method]
     reader = _Reader(calib, batch)
     CalibrationDataReader.register(_Reader)
-    extra: dict[str, Any] = {"ActivationSymmetric": True, "WeightSymmetric": True, "CalibPercentile": percentile}
+    # QuantizeBias=False: TensorRT dequantises int8 (and fp8/int4) only, not the int32 biases ORT writes by default
+    extra: dict[str, Any] = {
+        "ActivationSymmetric": True,
+        "WeightSymmetric": True,
+        "CalibPercentile": percentile,
+        "QuantizeBias": False,
+    }
     # Note: ORT 1.32's quantize_static builds its entropy calibrator with 128 histogram bins and 128
     # quantised bins and does not pass a bin count through extra_options, so "entropy" gives the
     # same ranges as "minmax" (measured: identical scales); "percentile" uses 2048 bins and differs.
@@ -166,14 +335,11 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=calibrate,
-            nodes_to_exclude=list(dict.fromkeys(guarded + expanded)),
+            nodes_to_exclude=keep_float,
+            op_types_to_quantize=list(ORT_OPS_TO_QUANTIZE),
             extra_options=extra,
         )
-        q = onnx.load(out_path)
-    q.ir_version = IR_VERSION
-    if not any(f.name == CDA_OP for f in q.functions):  # the body must travel with the node (ORT runs it)
-        q.functions.extend(f for f in src.functions)
-    return QuantizedModel(q, method, excluded, guarded, calibration_samples=len(calib) - len(calib) % batch)
+        return onnx.load(out_path)
 
 
 def _quantized_nodes(q: onnx.ModelProto) -> set[str]:

@@ -71,6 +71,7 @@ def export_bundle(
     force: bool = False,
     auto_fp16: bool = False,
     calib_method: str = "minmax",
+    quantizer: str = "auto",
 ) -> Bundle:
     """Export a checkpoint to a bundle folder and return it (verified, as :meth:`Bundle.load` reads it).
 
@@ -91,16 +92,26 @@ def export_bundle(
         force: write an INT8 bundle that fails the gate, with the failure recorded.
         auto_fp16: keep the most sensitive layers in higher precision until the gate passes.
         calib_method: INT8 activation calibration: ``minmax``, ``entropy`` or ``percentile``.
+        quantizer: INT8: ``auto`` (nvidia-modelopt in its own venv, made on first use; ONNX Runtime's
+            quantiser where modelopt cannot run, with the reason recorded), ``modelopt`` or ``onnxruntime``.
     """
     step = on_step or (lambda name: None)
     if precision not in PRECISIONS:
         raise MutualSenseError(f"unknown precision {precision!r}.", f"use one of {', '.join(PRECISIONS)}.")
     calib_set = None
     if precision == "int8":
-        from mutualsense.calibration import METHODS, load_calibration_set
+        from mutualsense.calibration import METHODS, QUANTIZERS, load_calibration_set
+        from mutualsense.calibration.modelopt import MODELOPT_METHODS
 
         if calib_method not in METHODS:
             raise MutualSenseError(f"unknown calibration method {calib_method!r}.", f"use one of {', '.join(METHODS)}.")
+        if quantizer not in QUANTIZERS:
+            raise MutualSenseError(f"unknown quantizer {quantizer!r}.", f"use one of {', '.join(QUANTIZERS)}.")
+        if quantizer == "modelopt" and calib_method not in MODELOPT_METHODS:
+            raise MutualSenseError(
+                f"nvidia-modelopt calibrates int8 with {' or '.join(MODELOPT_METHODS)}, not {calib_method!r}.",
+                "pick one of those, or pass --quantizer onnxruntime for percentile calibration.",
+            )
 
         if calib is None:
             raise MutualSenseError(
@@ -176,6 +187,7 @@ def export_bundle(
             force=force,
             held_out="held-out frames" if held_out.get("data") != "synthetic" else "held-out generated scenes",
             on_step=step,
+            quantizer=quantizer,
         )
         model, final = gate.quantized.model, gate.scores
         # FP16 for what stays unquantised (Q/DQ pairs untouched), when that keeps the gate passing
@@ -199,8 +211,8 @@ def export_bundle(
                 "count": len(calib_set),
                 "data": calib_set.manifest["data"],
                 "method": calib_method,
-                "quantizer": f"onnxruntime.quantization.quantize_static {_versions()['onnxruntime']} (QDQ, "
-                "symmetric int8, per-channel weights)",
+                "quantizer": gate.quantized.quantizer_detail,
+                **({"quantizer_note": gate.quantized.quantizer_note} if gate.quantized.quantizer_note else {}),
             },
             "kept_in_higher_precision": gate.quantized.excluded,
             "cda_in_higher_precision": gate.quantized.guarded,

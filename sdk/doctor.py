@@ -111,6 +111,23 @@ def _cuda() -> Check:
     return Check("CUDA driver/GPU", count > 0, detail, "" if count else "no GPU visible to the driver")
 
 
+def _modelopt() -> Check:
+    name = "nvidia-modelopt (INT8)"
+    if importlib.util.find_spec("onnx") is None:
+        return Check(name, False, "needs the export extra", 'pip install "mutualsense[export]"')
+    from mutualsense.calibration.modelopt import default_env_path, find_env
+
+    env = find_env()
+    if env is None:
+        return Check(
+            name,
+            False,
+            f"no venv at {default_env_path()}",
+            "made on the first INT8 export, or now with `mutualsense setup-modelopt`",
+        )
+    return Check(name, True, f"{env.versions.get('nvidia-modelopt', '?')} in its own venv {env.path}")
+
+
 def find_nvcc() -> str | None:
     """Path to nvcc on PATH or in the usual CUDA install folder."""
     return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if shutil.which(p)), None)
@@ -133,6 +150,7 @@ PROBES: tuple[Callable[[], Check], ...] = (
     _realsense,
     _package("torch (export, training)", "torch", 'pip install "mutualsense[export]"'),
     _package("onnx (export)", "onnx", 'pip install "mutualsense[export]"'),
+    _modelopt,
     _tensorrt,
     _package("cuda-python", "cuda-python", 'pip install "mutualsense[jetson]"'),
     _cuda,

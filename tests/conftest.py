@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import pytest
 
 from mutualsense.bundle import Bundle, finalize_manifest, write_bundle
 from mutualsense.preprocess import InputSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+# nvidia-modelopt's own venv for the INT8 tests: the one `make modelopt` makes in the checkout, never the
+# user's cache (an INT8 test with quantizer="auto" would otherwise make one there).
+MODELOPT_VENV = ROOT / ".venv-modelopt"
+os.environ["MUTUALSENSE_MODELOPT_VENV"] = str(MODELOPT_VENV)
 
 
 def manifest_body(precision: str = "fp32", cda_nodes: int = 0, size: int = 64) -> dict:
@@ -109,3 +116,17 @@ def single_stream_db3(path: Path, stream: str) -> None:
     sensor.close()
     del recorder, dev, sensor
     gc.collect()
+
+
+@pytest.fixture(scope="session")
+def modelopt_env():  # noqa: ANN201
+    """nvidia-modelopt's venv (made by `make modelopt`); CI must have it, elsewhere its tests skip."""
+    pytest.importorskip("onnx", reason="INT8 quantisation needs the export extra")
+    from mutualsense.calibration.modelopt import find_env
+
+    env = find_env(MODELOPT_VENV)
+    if env is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI runs the modelopt tests: `make test` makes {MODELOPT_VENV} (make modelopt)")
+        pytest.skip(f"nvidia-modelopt's venv {MODELOPT_VENV} is missing: run `make modelopt`")
+    return env

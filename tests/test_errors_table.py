@@ -357,6 +357,22 @@ def output_disk_full(ctx: Ctx) -> Record:
     return rec
 
 
+def int8_modelopt_percentile(ctx: Ctx) -> Record:
+    out = ctx.tmp / "out" / "bundle"
+    calib = ctx.tmp / "calib.npz"  # never read: the refusal comes first
+    args = ["export", str(DEMO_WEIGHTS), "--out", str(out), "--precision", "int8", "--calib", str(calib)]
+    args += ["--quantizer", "modelopt", "--calib-method", "percentile"]
+    return cli(ctx, "int8: --quantizer modelopt with a method it lacks", args, out=out)
+
+
+def int8_modelopt_venv_fails(ctx: Ctx) -> Record:
+    venv = ctx.tmp / "modelopt-venv"
+    env = {"MUTUALSENSE_MODELOPT_PIP_ARGS": "--isolated --no-index"}  # pip can install nothing
+    record = cli(ctx, "int8: nvidia-modelopt's venv cannot be made", ["setup-modelopt", "--path", str(venv)], env=env)
+    assert sorted(p.name for p in ctx.tmp.iterdir() if p.name.startswith("modelopt-venv")) == ["modelopt-venv.log"]
+    return record
+
+
 def _interrupt(ctx: Ctx, case: str, args: list[str], ready: Callable[[str], bool], out: Path | None) -> Record:
     """Run ``python -m mutualsense ARGS``, send SIGINT once ``ready(stdout so far)``; expect exit 130, promptly."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "400", "NO_COLOR": "1"}
@@ -451,6 +467,8 @@ CASES = [
     no_camera,
     output_unwritable,
     output_disk_full,
+    int8_modelopt_percentile,
+    int8_modelopt_venv_fails,
     ctrl_c_export,
     ctrl_c_stream,
 ]

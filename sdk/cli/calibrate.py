@@ -1,4 +1,4 @@
-"""``mutualsense calibrate``: an INT8 calibration set for a bundle's model (needs the export extra)."""
+"""``mutualsense calibrate`` (an INT8 calibration set) and ``setup-modelopt`` (the INT8 quantiser's venv)."""
 
 from __future__ import annotations
 
@@ -44,3 +44,40 @@ def calibrate(
         f"[green]wrote[/] {out}: {len(calib)} samples at {spec.height}×{spec.width} from {sources} "
         f"({out.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - t0:.1f} s)"
     )
+
+
+@app.command("setup-modelopt")
+def setup_modelopt(
+    path: Annotated[
+        Path | None,
+        typer.Option(help="Where to make the venv; default $MUTUALSENSE_MODELOPT_VENV or ~/.cache/mutualsense/…"),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Make it again even if it exists.")] = False,
+) -> None:
+    """Make nvidia-modelopt's own venv, which INT8 export uses to quantise (about 2 GB, once).
+
+    modelopt pins its own onnx and onnxruntime-gpu, which would replace the toolchain's: it lives in a
+    venv of its own and runs as a subprocess. `mutualsense export --precision int8` makes the venv on
+    first use anyway; run this ahead of time (e.g. while building a workstation image). Extra pip
+    options go in MUTUALSENSE_MODELOPT_PIP_ARGS: modelopt imports torch without computing with it, so
+    point pip at PyTorch's CPU wheels to skip the multi-GB CUDA build.
+
+    Examples:
+      [bold]mutualsense setup-modelopt[/]
+      [bold]export MUTUALSENSE_MODELOPT_PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"[/]
+    """
+    mod = require_export("mutualsense.calibration.modelopt")
+    console = Console()
+    env = None if force else mod.find_env(path)
+    if env is not None:
+        console.print(f"[green]ready[/]: {env.describe()}")
+        return
+    t0 = time.perf_counter()
+    with console.status("starting…") as status:
+
+        def on_step(name: str) -> None:
+            console.log(f"{name}…")
+            status.update(f"{name}…")
+
+        env = mod.create_env(path, on_step=on_step)
+    console.print(f"[green]ready[/] in {time.perf_counter() - t0:.0f} s: {env.describe()}")

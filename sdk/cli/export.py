@@ -39,6 +39,13 @@ def export(
         bool, typer.Option(help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
     ] = False,
     calib_method: Annotated[str, typer.Option(help="INT8 calibration: minmax, entropy or percentile.")] = "minmax",
+    quantizer: Annotated[
+        str,
+        typer.Option(
+            help="INT8 quantiser: auto (nvidia-modelopt in its own venv, made on first use; ONNX Runtime's where "
+            "modelopt cannot run), modelopt or onnxruntime."
+        ),
+    ] = "auto",
 ) -> None:
     """Export a checkpoint to a deployment bundle: verified ONNX with the CDA custom op, FP16, manifest.
 
@@ -48,6 +55,7 @@ def export(
     Examples:
       [bold]mutualsense export tiny.pt --out tiny-fp32 --precision fp32[/]   (CPU, ONNX Runtime)
       [bold]mutualsense export tiny.pt --out tiny-fp16 --engine --plugin libmutualsense_cda.so[/]   (on a Jetson)
+      [bold]mutualsense export tiny.pt --out tiny-int8 --precision int8 --calib calib.npz --auto-fp16[/]   (gated INT8)
     """
     mod = require_export("mutualsense.export.bundle_export")
     console = Console()
@@ -75,6 +83,7 @@ def export(
             force=force,
             auto_fp16=auto_fp16,
             calib_method=calib_method,
+            quantizer=quantizer,
         )
     table = Table(title=f"bundle {out} ({precision}, {time.perf_counter() - t0:.1f} s)")
     for col in ("precision", "S-measure", "MAE", "count", "note"):
@@ -92,6 +101,11 @@ def export(
         gate = int8["gate"]
         verdict = "[green]passed[/]" if gate["passed"] else "[red]FAILED (written with --force)[/]"
         console.print(f"INT8 gate (drop ≤ {gate['max_drop']:g}): {verdict}")
+        console.print(f"quantiser: {int8['calibration']['quantizer']}")
+        if int8["calibration"].get("quantizer_note"):
+            console.print(
+                f"[yellow]ONNX Runtime's quantiser was used because {int8['calibration']['quantizer_note']}[/]"
+            )
         if int8["kept_in_higher_precision"]:
             console.print(f"kept in higher precision: {', '.join(int8['kept_in_higher_precision'])}")
     size = sum(f["size"] for f in bundle.manifest["files"].values()) / 2**20

@@ -1,4 +1,4 @@
-"""Calibration sets, INT8 quantisation and the accuracy gate, on a small model at 96×96."""
+"""Calibration sets, INT8 quantisation (nvidia-modelopt and ONNX Runtime) and the accuracy gate, at 96×96."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", MutualSenseNet(CONFIGS["tiny"]))
+
+
+@pytest.fixture(params=["onnxruntime", "modelopt"])
+def quantizer(request: pytest.FixtureRequest) -> str:
+    """Each quantiser in turn; modelopt's tests need its venv (`make modelopt`)."""
+    if request.param == "modelopt":
+        request.getfixturevalue("modelopt_env")
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -105,35 +113,79 @@ def test_recording_source_aligns_like_the_runtime(tmp_path: Path) -> None:
     assert verify_calibration_set(path).manifest == c.manifest
 
 
-def test_quantised_model_keeps_the_cda_node_in_float_and_ranks_layers(good_calib: Path, checkpoint: Path) -> None:
+def _assert_tensorrt_qdq(model) -> None:  # noqa: ANN001
+    """Q/DQ as TensorRT 10.x and 11 take it: symmetric int8 (zero point 0), positive float32 scales,
+    scalar scales for activations and per-output-channel scales (axis 0) for weights."""
+    from onnx import TensorProto, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    consts = {n.output[0]: n.attribute[0].t for n in model.graph.node if n.op_type == "Constant"}
+    tensors = {**inits, **consts}
+    qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    weight_q = {n.output[0]: n.input[0] for n in qdq if n.op_type == "QuantizeLinear" and n.input[0] in inits}
+    weights = 0
+    for n in qdq:
+        scale, zero = tensors[n.input[1]], tensors[n.input[2]]
+        assert scale.data_type == TensorProto.FLOAT and (numpy_helper.to_array(scale) > 0).all(), n.name
+        assert zero.data_type == TensorProto.INT8 and not numpy_helper.to_array(zero).any(), n.name
+        if n.input[0] in inits or n.input[0] in weight_q:  # a weight (int8, or float through Q): per channel
+            weights += n.op_type == "DequantizeLinear"
+            w = numpy_helper.to_array(inits[weight_q.get(n.input[0], n.input[0])])
+            axis = next((a.i for a in n.attribute if a.name == "axis"), 1)
+            assert w.dtype in (np.int8, np.float32), n.name
+            assert -w.ndim <= axis < w.ndim and numpy_helper.to_array(scale).size in (1, w.shape[axis]), n.name
+        else:
+            assert numpy_helper.to_array(scale).size == 1, n.name
+    assert weights >= 20  # every conv and linear layer
+
+
+def test_quantised_model_keeps_the_cda_node_in_float_and_ranks_layers(
+    good_calib: Path, checkpoint: Path, quantizer: str
+) -> None:
     from mutualsense.export.model import load_checkpoint
     from mutualsense.export.onnx_export import export_onnx
     from mutualsense.export.onnx_graph import run_onnx
 
     fp32 = export_onnx(load_checkpoint(checkpoint).model, input_size=(96, 96)).model
     calib = load_calibration_set(good_calib)
-    q = quantize_int8(fp32, calib)
+    q = quantize_int8(fp32, calib, quantizer=quantizer)
+    assert q.quantizer == quantizer and q.quantizer_note is None
+    assert ("nvidia-modelopt 0.47.0" if quantizer == "modelopt" else "quantize_static") in q.quantizer_detail
     nodes = {n.name: n for n in q.model.graph.node}
     producer = {o: n for n in q.model.graph.node for o in n.output}
     cda = [n for n in q.model.graph.node if n.op_type == "CrossDiffusionAttention"]
     assert len(cda) == 2 and q.qdq_nodes > 100 and len(q.model.functions) == 1
-    assert q.model.opset_import[0].version >= 19
+    assert q.model.opset_import[0].version >= 19 and q.model.ir_version == 9
     for node in cda:  # no Q/DQ straight into the plugin: its inputs come from float data movement
         assert all(producer[i].op_type != "DequantizeLinear" for i in node.input)
+    _assert_tensorrt_qdq(q.model)
     out = run_onnx(q.model, calib.rgb[:1], calib.depth[:1])
     ref = run_onnx(fp32, calib.rgb[:1], calib.depth[:1])
     assert out.shape == ref.shape and np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.95
     errors = layer_sensitivity(fp32, q, calib, samples=2)
     assert len(errors) > 20 and errors[0].added_error >= errors[-1].added_error
     assert errors[0].node in nodes
-    q2 = quantize_int8(fp32, calib, exclude=[errors[0].node])
-    assert q2.excluded == [errors[0].node] and q2.qdq_nodes < q.qdq_nodes
+    keep = [e.node for e in errors[:2]]
+    q2 = quantize_int8(fp32, calib, exclude=keep, quantizer=quantizer)
+    assert q2.excluded == keep and q2.qdq_nodes < q.qdq_nodes
+    producer2 = {o: n for n in q2.model.graph.node for o in n.output}
+    for node in (n for n in q2.model.graph.node if n.name in keep):  # kept in float means float inputs
+        assert all(producer2[i].op_type != "DequantizeLinear" for i in node.input if i in producer2)
+    assert not {e.node for e in layer_sensitivity(fp32, q2, calib, samples=1)} & set(keep)
 
 
 @pytest.mark.slow
-def test_gate_passes_a_good_calibration_and_records_it(good_calib: Path, checkpoint: Path, tmp_path: Path) -> None:
+def test_gate_passes_a_good_calibration_and_records_it(
+    good_calib: Path, checkpoint: Path, tmp_path: Path, quantizer: str
+) -> None:
     b = export_bundle(
-        checkpoint, tmp_path / "i8", precision="int8", input_size=(96, 96), calib=good_calib, eval_count=16
+        checkpoint,
+        tmp_path / "i8",
+        precision="int8",
+        input_size=(96, 96),
+        calib=good_calib,
+        eval_count=16,
+        quantizer=quantizer,
     )
     acc = b.manifest["accuracy"]["int8"]
     assert b.precision == "int8" and acc["gate"] == {"max_drop": 0.01, "passed": True, "forced": False}
@@ -141,6 +193,8 @@ def test_gate_passes_a_good_calibration_and_records_it(good_calib: Path, checkpo
         b.manifest["accuracy"]["fp32"]["s_measure"] - acc["s_measure"]
     )
     assert acc["calibration"]["count"] == 16 and acc["calibration"]["method"] == "minmax"
+    assert acc["calibration"]["quantizer"].startswith("nvidia-modelopt" if quantizer == "modelopt" else "onnxruntime")
+    assert "quantizer_note" not in acc["calibration"]
     assert b.manifest["files"]["calibration.npz"]["role"] == "calibration"
     assert load_calibration_set(b.path / "calibration.npz").manifest["count"] == 16
     import onnx
@@ -165,15 +219,25 @@ def test_gate_passes_a_good_calibration_and_records_it(good_calib: Path, checkpo
 
 @pytest.mark.slow
 def test_gate_refuses_a_blank_calibration_and_writes_nothing(
-    blank_calib: Path, checkpoint: Path, tmp_path: Path
+    blank_calib: Path, checkpoint: Path, tmp_path: Path, quantizer: str
 ) -> None:
     out = tmp_path / "bad"
     with pytest.raises(AccuracyGateError) as info:
-        export_bundle(checkpoint, out, precision="int8", input_size=(96, 96), calib=blank_calib, eval_count=16)
+        export_bundle(
+            checkpoint,
+            out,
+            precision="int8",
+            input_size=(96, 96),
+            calib=blank_calib,
+            eval_count=16,
+            quantizer=quantizer,
+        )
     msg = str(info.value)
-    assert "INT8 accuracy gate failed" in msg and "No bundle was written" in msg
+    assert "INT8 accuracy gate failed" in msg and "No bundle was written" in msg and f"quantiser {quantizer}" in msg
     assert "--auto-fp16" in msg and "--force" in msg and "representative" in msg
     assert not out.exists() and list(tmp_path.iterdir()) == []
+    if quantizer == "modelopt":
+        return  # writing with --force is the same code for both quantisers
     forced = export_bundle(
         checkpoint, out, precision="int8", input_size=(96, 96), calib=blank_calib, eval_count=16, force=True
     )
@@ -189,6 +253,17 @@ def test_int8_export_refusals_happen_before_any_work(checkpoint: Path, good_cali
         export_bundle(checkpoint, tmp_path / "b", precision="int8", calib=good_calib, calib_method="kl")
     with pytest.raises(MutualSenseError, match="input spec"):  # made for 96×96, exported at 128×128
         export_bundle(checkpoint, tmp_path / "c", precision="int8", calib=good_calib, input_size=(128, 128))
+    with pytest.raises(MutualSenseError, match="unknown quantizer"):
+        export_bundle(checkpoint, tmp_path / "d", precision="int8", calib=good_calib, quantizer="tensorrt")
+    with pytest.raises(MutualSenseError, match="nvidia-modelopt calibrates int8 with minmax or entropy"):
+        export_bundle(
+            checkpoint,
+            tmp_path / "e",
+            precision="int8",
+            calib=good_calib,
+            quantizer="modelopt",
+            calib_method="percentile",
+        )
     assert list(tmp_path.iterdir()) == []
 
 
