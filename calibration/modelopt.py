@@ -70,11 +70,13 @@ class ModeloptEnv:
     def python(self) -> Path:
         return self.path / "bin" / "python"
 
-    def describe(self) -> str:
+    def describe(self, with_path: bool = True) -> str:
+        """Versions (and where the venv is: left out of manifests, which travel to other machines)."""
         v = self.versions
+        where = f"in its own venv {self.path}" if with_path else "in its own venv"
         return (
             f"nvidia-modelopt {v.get('nvidia-modelopt', '?')} (onnx {v.get('onnx', '?')}, onnxruntime-gpu "
-            f"{v.get('onnxruntime-gpu', '?')} on the CPU provider) in its own venv {self.path}"
+            f"{v.get('onnxruntime-gpu', '?')} on the CPU provider) {where}"
         )
 
 

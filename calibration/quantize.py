@@ -232,7 +232,7 @@ def quantize_int8(
         assert choice.env is not None
         try:
             q = quantize_with_modelopt(choice.env, src, calib.rgb[:used], calib.depth[:used], method, keep_float)
-            detail = f"{choice.env.describe()}: QDQ, int8 {MODELOPT_METHODS[method]} calibration, CPU provider"
+            detail = f"{choice.env.describe(with_path=False)}: QDQ, int8 {MODELOPT_METHODS[method]} calibration"
         except QuantizerError as e:
             if choice.requested != "auto":
                 raise

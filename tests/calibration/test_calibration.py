@@ -282,3 +282,24 @@ def test_calibrate_command_writes_a_set_for_the_bundle(tiny_bundle, tmp_path: Pa
     c = verify_calibration_set(out)
     assert c.manifest["count"] == 3 and c.spec == tiny_bundle.input_spec
     assert json.loads(json.dumps(c.manifest)) == c.manifest
+
+
+@pytest.mark.slow
+def test_auto_fp16_keeps_the_most_sensitive_layers_in_float_until_the_gate_passes(
+    blank_calib: Path, checkpoint: Path
+) -> None:
+    from mutualsense.calibration import quantize_gated
+    from mutualsense.calibration.gate import held_out_frames, scores_of
+    from mutualsense.export.model import load_checkpoint
+    from mutualsense.export.onnx_export import export_onnx
+
+    fp32 = export_onnx(load_checkpoint(checkpoint).model, input_size=(96, 96)).model
+    frames, _ = held_out_frames("synthetic", 16, SPEC)
+    reference = scores_of(fp32, frames, SPEC, 1)
+    calib = load_calibration_set(blank_calib)
+    r = quantize_gated(fp32, calib, frames, SPEC, 1, reference, auto_fp16=True, quantizer="onnxruntime")
+    kept = [a["kept_in_higher_precision"] for a in r.attempts]
+    assert r.passed and r.attempts[0]["drop"] > 0.01 and r.attempts[-1]["drop"] <= 0.01
+    assert kept[0] == 0 and kept == sorted(kept) and len(set(kept)) == len(kept)
+    assert r.quantized.excluded == [e.node for e in r.sensitivity[: kept[-1]]]  # the most sensitive first
+    assert r.drop == pytest.approx(r.attempts[-1]["drop"]) and r.quantized.qdq_nodes > 0
