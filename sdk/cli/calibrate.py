@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mutualsense.cli import app
 from mutualsense.cli._common import require_export
@@ -76,8 +77,8 @@ def setup_modelopt(
     with console.status("starting…") as status:
 
         def on_step(name: str) -> None:
-            console.log(f"{name}…")
-            status.update(f"{name}…")
+            console.log(f"{escape(name)}…")
+            status.update(f"{escape(name)}…")
 
         env = mod.create_env(path, on_step=on_step)
     console.print(f"[green]ready[/] in {time.perf_counter() - t0:.0f} s: {env.describe()}")

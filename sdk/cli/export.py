@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mutualsense.cli import app
@@ -63,8 +64,8 @@ def export(
     with console.status("starting…") as status:
 
         def on_step(name: str) -> None:
-            console.log(f"{name}…")
-            status.update(f"{name}…")
+            console.log(f"{escape(name)}…")
+            status.update(f"{escape(name)}…")
 
         bundle = mod.export_bundle(
             checkpoint,
