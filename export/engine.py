@@ -60,6 +60,7 @@ class EnginePlan:
     log_file: str
     strongly_typed: bool
     fp16_flag: bool
+    int8_flag: bool  # TensorRT 10.x builds Q/DQ (explicitly quantised) weakly typed networks only with it
     workspace_bytes: int
     plugin: Path | None
     trt_version: str
@@ -118,6 +119,7 @@ def plan_engine(
         log_file=engine_filename(trt_version, gpu.compute_capability, precision).replace(".plan", ".log"),
         strongly_typed=trt11,
         fp16_flag=not trt11 and precision in ("fp16", "int8"),
+        int8_flag=not trt11 and precision == "int8",
         workspace_bytes=workspace_mb << 20,
         plugin=plugin if needs_plugin else None,
         trt_version=trt_version,
@@ -161,6 +163,8 @@ def _run_builder(plan: EnginePlan, messages: list[str]) -> bytes:  # pragma: no 
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_bytes)
     if plan.fp16_flag and hasattr(trt.BuilderFlag, "FP16"):
         config.set_flag(trt.BuilderFlag.FP16)
+    if plan.int8_flag and hasattr(trt.BuilderFlag, "INT8"):  # scales come from the Q/DQ nodes: no calibrator
+        config.set_flag(trt.BuilderFlag.INT8)
     cache_bytes = plan.timing_cache.read_bytes() if plan.timing_cache.exists() else b""
     cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(cache, ignore_mismatch=False)
@@ -207,6 +211,7 @@ def build_engine(
             "jetpack": jetpack_version(),
             "precision": bundle.precision,
             "strongly_typed": plan.strongly_typed,
+            "int8_flag": plan.int8_flag,
             "plugin": plugin_name,
             "plugin_sha256": sha256_file(plan.plugin) if plan.plugin else None,
             "built": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

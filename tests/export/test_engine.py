@@ -48,6 +48,14 @@ def test_plan_for_tensorrt_10_and_11(tmp_path: Path, fake_bundle) -> None:
     assert p11.strongly_typed and not p11.fp16_flag
     assert p11.engine_file == "engine-trt11.0.1-sm110-fp16.plan"
     assert not plan_engine(fake_bundle(tmp_path / "c", "fp32", 2), "10.3.0", ORIN, plugin).fp16_flag
+    assert not p10.int8_flag and not p11.int8_flag
+    i8 = fake_bundle(tmp_path / "d", "int8", 2)  # Q/DQ: 10.x needs the INT8 flag (plus FP16 for float parts)
+    p10, p11 = (
+        plan_engine(i8, "10.3.0", ORIN, plugin),
+        plan_engine(i8, "11.0.1", GpuInfo("Thor", "11.0", "13.0", 1), plugin),
+    )
+    assert p10.int8_flag and p10.fp16_flag and not p10.strongly_typed
+    assert p11.strongly_typed and not p11.int8_flag and not p11.fp16_flag
 
 
 def test_plugin_is_required_for_cda_nodes(tmp_path: Path, fake_bundle) -> None:
