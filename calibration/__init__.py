@@ -30,6 +30,7 @@ from mutualsense.calibration.set import (
     CalibrationSet,
     build_calibration_set,
     load_calibration_set,
+    rebuild_calibration_set,
     verify_calibration_set,
 )
 
@@ -48,5 +49,6 @@ __all__ = [
     "load_calibration_set",
     "quantize_gated",
     "quantize_int8",
+    "rebuild_calibration_set",
     "verify_calibration_set",
 ]

@@ -131,11 +131,10 @@ def quantize_gated(
     step(f"measure int8 accuracy on {len(frames)} {held_out}")
     s = scores_of(q.model, frames, spec, batch)
     attempts = [{"kept_in_higher_precision": 0, "s_measure": s.s_measure, "drop": fp32_scores.s_measure - s.s_measure}]
-    sensitivity: list[LayerError] = []
+    step("per-layer sensitivity")  # always: the report goes into the manifest (and the refusal, if any)
+    sensitivity = layer_sensitivity(fp32_model, q, calib)
     passed = fp32_scores.s_measure - s.s_measure <= max_drop
     if not passed and auto_fp16:
-        step("per-layer sensitivity")
-        sensitivity = layer_sensitivity(fp32_model, q, calib)
         k = 1
         while not passed and k <= len(sensitivity):
             keep = [e.node for e in sensitivity[:k]]
@@ -149,11 +148,13 @@ def quantize_gated(
     result = GateResult(q, s, fp32_scores, max_drop, passed, force and not passed, attempts, sensitivity)
     if not passed and not force:
         tried = f" (--auto-fp16 tried keeping up to {attempts[-1]['kept_in_higher_precision']} layers in float)"
+        worst = ", ".join(f"{e.node} (+{e.added_error:.3f})" for e in sensitivity[:3]) or "none measured"
         raise AccuracyGateError(
             f"INT8 accuracy gate failed: S-measure {fp32_scores.s_measure:.4f} (fp32) → {s.s_measure:.4f} (int8), "
             f"a drop of {result.drop:.4f} > the allowed {max_drop:g}, MAE {fp32_scores.mae:.4f} → {s.mae:.4f}, "
             f"on {len(frames)} {held_out}{tried if auto_fp16 else ''}; calibration: {len(calib)} samples "
-            f"from {calib.manifest.get('data')!r}, method {method}, quantiser {q.quantizer}. No bundle was written.",
+            f"from {calib.manifest.get('data')!r}, method {method}, quantiser {q.quantizer}; the layers adding the "
+            f"most error: {worst}. No bundle was written.",
             "calibrate on more and more representative data (`mutualsense calibrate --data <your recordings or "
             "dataset> --samples 512`), try --calib-method entropy or percentile, pass --auto-fp16 to keep the most "
             "sensitive layers in higher precision, raise --max-drop, or pass --force to write the bundle with the "

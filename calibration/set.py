@@ -36,6 +36,7 @@ __all__ = [
     "iter_recording_frames",
     "iter_recording_inputs",
     "load_calibration_set",
+    "rebuild_calibration_set",
     "verify_calibration_set",
 ]
 
@@ -240,15 +241,22 @@ def load_calibration_set(path: str | os.PathLike[str]) -> CalibrationSet:
     return CalibrationSet(rgb, depth, manifest)
 
 
-def verify_calibration_set(path: str | os.PathLike[str]) -> CalibrationSet:
-    """Rebuild a set from its manifest (same sources, whose hashes must match) and check it is identical."""
-    stored = load_calibration_set(path)
-    m = stored.manifest
+def rebuild_calibration_set(manifest: dict[str, Any], what: str = "the calibration set") -> CalibrationSet:
+    """Build a set again from its manifest alone (same sources, whose hashes must match) and check it is
+    identical: what an INT8 bundle's ``calibration.json`` allows, without shipping the arrays."""
+    m = manifest
     for src in m["sources"]:
         if src["kind"] == "recording" and sha256_file(src["path"]) != src["sha256"]:
-            raise DataError(f"recording {src['path']} changed since the calibration set was built.", "rebuild it.")
+            raise DataError(f"recording {src['path']} changed since {what} was built.", "rebuild it.")
     rebuilt = build_calibration_set(m["data"], m["requested"], InputSpec.from_dict(m["input_spec"]), m["seed"])
     if rebuilt.manifest != m:
         diff = sorted(k for k in m if rebuilt.manifest.get(k) != m[k])
-        raise DataError(f"calibration set {path} does not reproduce from its manifest (differs in {diff}).")
+        raise DataError(f"{what} does not reproduce from its manifest (differs in {diff}).")
+    return rebuilt
+
+
+def verify_calibration_set(path: str | os.PathLike[str]) -> CalibrationSet:
+    """Rebuild a set from its manifest (same sources, whose hashes must match) and check it is identical."""
+    stored = load_calibration_set(path)
+    rebuild_calibration_set(stored.manifest, f"calibration set {path}")
     return stored

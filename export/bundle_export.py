@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -166,7 +166,7 @@ def export_bundle(
                 "s_measure_drop_vs_fp32": accuracy["fp32"]["s_measure"] - fp16.s_measure,
                 "evaluated_with": FP16_EVALUATION,
             }
-    extra_files: dict[str, str] = {}
+    extra_json: dict[str, Any] = {}
     if precision == "int8":
         from mutualsense.calibration.gate import quantize_gated
 
@@ -206,8 +206,10 @@ def export_bundle(
             "s_measure_with_fp16_float_parts": mixed_scores.s_measure,
             "gate": {"max_drop": max_drop, "passed": gate.passed, "forced": gate.forced},
             "calibration": {
-                "file": "calibration.npz",
-                "sha256": sha256_file(Path(calib)),
+                # the set's manifest, not its arrays (40 MB for 256 samples): it rebuilds the set exactly
+                # (`mutualsense.calibration.rebuild_calibration_set`), and the robot never needs the arrays
+                "file": "calibration.json",
+                "npz_sha256": sha256_file(Path(calib)),
                 "count": len(calib_set),
                 "data": calib_set.manifest["data"],
                 "method": calib_method,
@@ -220,7 +222,7 @@ def export_bundle(
             "sensitivity_top": [e.as_dict() for e in gate.sensitivity[:10]],
             "evaluated_with": "ONNX Runtime CPU (Q/DQ; fp16 parts with float16 storage and float32 arithmetic per op)",
         }
-        extra_files["calibration.npz"] = str(calib)
+        extra_json["calibration.json"] = calib_set.manifest
     trt_model = strip_functions(model)
     dtype = "float32"  # the FP16 graph keeps float32 inputs and outputs
     h, w = spec.height, spec.width
@@ -253,8 +255,8 @@ def export_bundle(
         onnx.save(model, tmp / "model.onnx")
         onnx.save(trt_model, tmp / "model.trt.onnx")
         roles = {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"}
-        for rel, src in extra_files.items():
-            shutil.copyfile(src, tmp / rel)
+        for rel, body in extra_json.items():
+            (tmp / rel).write_text(json.dumps(body, indent=2) + "\n")
             roles[rel] = "calibration"
         finalize_manifest(tmp, manifest, roles)
     log.info("wrote %s in %.1f s", out, time.perf_counter() - t0)

@@ -109,5 +109,12 @@ def export(
             )
         if int8["kept_in_higher_precision"]:
             console.print(f"kept in higher precision: {', '.join(int8['kept_in_higher_precision'])}")
+        if int8.get("sensitivity_top"):
+            worst = Table(title="layers adding the most int8 error (relative L2 vs fp32, calibration samples)")
+            for col in ("layer", "op", "added", "accumulated"):
+                worst.add_column(col)
+            for e in int8["sensitivity_top"][:5]:
+                worst.add_row(e["node"], e["op_type"], f"{e['added_error']:.4f}", f"{e['relative_error']:.4f}")
+            console.print(worst)
     size = sum(f["size"] for f in bundle.manifest["files"].values()) / 2**20
     console.print(f"[green]wrote[/] {out} ({len(bundle.manifest['files'])} files, {size:.1f} MiB)")

@@ -16,6 +16,7 @@ from mutualsense.calibration import (  # noqa: E402
     layer_sensitivity,
     load_calibration_set,
     quantize_int8,
+    rebuild_calibration_set,
     verify_calibration_set,
 )
 from mutualsense.calibration.set import _arrays_sha256  # noqa: E402
@@ -195,8 +196,13 @@ def test_gate_passes_a_good_calibration_and_records_it(
     assert acc["calibration"]["count"] == 16 and acc["calibration"]["method"] == "minmax"
     assert acc["calibration"]["quantizer"].startswith("nvidia-modelopt" if quantizer == "modelopt" else "onnxruntime")
     assert "quantizer_note" not in acc["calibration"]
-    assert b.manifest["files"]["calibration.npz"]["role"] == "calibration"
-    assert load_calibration_set(b.path / "calibration.npz").manifest["count"] == 16
+    added = [e["added_error"] for e in acc["sensitivity_top"]]  # the per-layer report, worst first
+    assert len(added) == 10 and added == sorted(added, reverse=True) and added[0] > 0
+    assert b.manifest["files"]["calibration.json"]["role"] == "calibration" and acc["calibration"]["npz_sha256"]
+    # the bundle carries the set's manifest, not its arrays, and that rebuilds the set exactly
+    stored = load_calibration_set(good_calib)
+    rebuilt = rebuild_calibration_set(json.loads((b.path / "calibration.json").read_text()))
+    assert rebuilt.manifest == stored.manifest and np.array_equal(rebuilt.rgb, stored.rgb)
     import onnx
 
     assert len(onnx.load(b.trt_onnx_path).functions) == 0
@@ -235,6 +241,7 @@ def test_gate_refuses_a_blank_calibration_and_writes_nothing(
     msg = str(info.value)
     assert "INT8 accuracy gate failed" in msg and "No bundle was written" in msg and f"quantiser {quantizer}" in msg
     assert "--auto-fp16" in msg and "--force" in msg and "representative" in msg
+    assert "the layers adding the most error: /" in msg  # named, with what each adds
     assert not out.exists() and list(tmp_path.iterdir()) == []
     if quantizer == "modelopt":
         return  # writing with --force is the same code for both quantisers
