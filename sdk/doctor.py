@@ -113,9 +113,10 @@ def _cuda() -> Check:
 
 def _modelopt() -> Check:
     name = "nvidia-modelopt (INT8)"
-    if importlib.util.find_spec("onnx") is None:
-        return Check(name, False, "needs the export extra", 'pip install "mutualsense[export]"')
-    from mutualsense.calibration.modelopt import default_env_path, find_env
+    try:
+        from mutualsense.calibration.modelopt import default_env_path, find_env
+    except Exception as exc:  # the export extra missing or broken: say so, never crash doctor
+        return Check(name, False, f"needs the export extra ({exc})", 'pip install "mutualsense[export]"')
 
     env = find_env()
     if env is None:
