@@ -40,6 +40,7 @@ __all__ = [
     "default_env_path",
     "find_env",
     "quantize_with_modelopt",
+    "require_modelopt_method",
 ]
 
 MODELOPT_VERSION = "0.47.0"
@@ -192,9 +193,16 @@ def create_env(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    env = find_env(root)
-    assert env is not None
-    return env
+    return ModeloptEnv(root, versions)
+
+
+def require_modelopt_method(method: str) -> None:
+    """Refuse a calibration method modelopt's int8 quantiser does not offer."""
+    if method not in MODELOPT_METHODS:
+        raise QuantizerError(
+            f"nvidia-modelopt calibrates int8 with {' or '.join(MODELOPT_METHODS)}, not {method!r}.",
+            "pick one of those, or use --quantizer onnxruntime for percentile calibration.",
+        )
 
 
 def quantize_with_modelopt(
@@ -215,11 +223,7 @@ def quantize_with_modelopt(
         method: ``minmax`` or ``entropy``.
         exclude: node names kept out of quantisation (matched exactly).
     """
-    if method not in MODELOPT_METHODS:
-        raise QuantizerError(
-            f"nvidia-modelopt calibrates int8 with {' or '.join(MODELOPT_METHODS)}, not {method!r}.",
-            "pick one of those, or use --quantizer onnxruntime for percentile calibration.",
-        )
+    require_modelopt_method(method)
     with tempfile.TemporaryDirectory(prefix="mutualsense-modelopt-") as tmp_dir:
         tmp = Path(tmp_dir)
         onnx.save(model, tmp / "fp32.onnx")

@@ -14,7 +14,7 @@ plugin takes fp32/fp16 only; design §4: keep the plugin between DQ and Q in hig
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,10 @@ from mutualsense.calibration.modelopt import (
     create_env,
     find_env,
     quantize_with_modelopt,
+    require_modelopt_method,
 )
 from mutualsense.calibration.set import CalibrationSet
+from mutualsense.export.cda_onnx import CDA_OP, cda_nodes
 from mutualsense.export.onnx_graph import IR_VERSION, name_nodes, run_onnx_outputs
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "QuantizedModel",
     "QuantizerChoice",
     "cda_guard_nodes",
+    "check_quantizer",
     "keep_inputs_float",
     "layer_sensitivity",
     "quantize_int8",
@@ -48,7 +51,6 @@ __all__ = [
 
 METHODS = ("minmax", "entropy", "percentile")
 QUANTIZERS = ("auto", "modelopt", "onnxruntime")
-CDA_OP = "CrossDiffusionAttention"
 # What ONNX Runtime's quantiser may quantise: the ops TensorRT runs in int8 (as modelopt chooses them).
 # Left to itself ORT also quantises LayerNormalization's rank-1 weight with axis 1 (invalid ONNX that
 # TensorRT's parser rejects) and Softmax's output (int8 probabilities), both measured here.
@@ -96,7 +98,7 @@ def cda_guard_nodes(model: onnx.ModelProto) -> list[str]:
     """The CDA nodes plus the chains of data-movement nodes feeding them (kept out of quantisation)."""
     producer = {o: n for n in model.graph.node for o in n.output}
     guarded: list[str] = []
-    todo = [n for n in model.graph.node if n.op_type == CDA_OP]
+    todo = cda_nodes(model)
     while todo:
         node = todo.pop()
         if node.name in guarded:
@@ -141,6 +143,18 @@ class QuantizerChoice:
     requested: str = "auto"
 
 
+def check_quantizer(quantizer: str, method: str) -> None:
+    """Refuse, before any work, a quantiser that does not exist or cannot run ``method`` as asked.
+
+    Raises:
+        QuantizerError: an unknown quantiser, or ``modelopt`` with a method it does not offer.
+    """
+    if quantizer not in QUANTIZERS:
+        raise QuantizerError(f"unknown quantizer {quantizer!r}.", f"use one of {', '.join(QUANTIZERS)}.")
+    if quantizer == "modelopt":
+        require_modelopt_method(method)
+
+
 def resolve_quantizer(
     quantizer: str, method: str, create: bool = True, on_step: Callable[[str], None] | None = None
 ) -> QuantizerChoice:
@@ -149,18 +163,12 @@ def resolve_quantizer(
     Raises:
         QuantizerError: ``quantizer="modelopt"`` and modelopt cannot run (``auto`` falls back instead).
     """
-    if quantizer not in QUANTIZERS:
-        raise QuantizerError(f"unknown quantizer {quantizer!r}.", f"use one of {', '.join(QUANTIZERS)}.")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_quantizer(quantizer, method)
     if quantizer == "onnxruntime":
         return QuantizerChoice("onnxruntime", requested=quantizer)
     if method not in MODELOPT_METHODS:
-        if quantizer == "modelopt":
-            raise QuantizerError(
-                f"nvidia-modelopt calibrates int8 with {' or '.join(MODELOPT_METHODS)}, not {method!r}.",
-                "pick one of those, or use --quantizer onnxruntime for percentile calibration.",
-            )
         return QuantizerChoice("onnxruntime", note=f"nvidia-modelopt has no {method} calibration for int8")
     env = find_env()
     if env is None and create:
@@ -421,8 +429,3 @@ def layer_sensitivity(
         out.append(LayerError(n.name, n.op_type, own, own - (max(ins) if ins else 0.0)))
     out.sort(key=lambda e: e.added_error, reverse=True)
     return out
-
-
-def top_sensitive(errors: Sequence[LayerError], k: int) -> list[str]:
-    """Names of the ``k`` nodes that add the most error."""
-    return [e.node for e in errors[:k]]

@@ -100,18 +100,12 @@ def export_bundle(
         raise MutualSenseError(f"unknown precision {precision!r}.", f"use one of {', '.join(PRECISIONS)}.")
     calib_set = None
     if precision == "int8":
-        from mutualsense.calibration import METHODS, QUANTIZERS, load_calibration_set
-        from mutualsense.calibration.modelopt import MODELOPT_METHODS
+        from mutualsense.calibration import METHODS, load_calibration_set
+        from mutualsense.calibration.quantize import check_quantizer
 
         if calib_method not in METHODS:
             raise MutualSenseError(f"unknown calibration method {calib_method!r}.", f"use one of {', '.join(METHODS)}.")
-        if quantizer not in QUANTIZERS:
-            raise MutualSenseError(f"unknown quantizer {quantizer!r}.", f"use one of {', '.join(QUANTIZERS)}.")
-        if quantizer == "modelopt" and calib_method not in MODELOPT_METHODS:
-            raise MutualSenseError(
-                f"nvidia-modelopt calibrates int8 with {' or '.join(MODELOPT_METHODS)}, not {calib_method!r}.",
-                "pick one of those, or pass --quantizer onnxruntime for percentile calibration.",
-            )
+        check_quantizer(quantizer, calib_method)
 
         if calib is None:
             raise MutualSenseError(
