@@ -13,14 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from mutualsense.errors import MutualSenseError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "CLOCK_DELIVERY",
