@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import cpu_name  # noqa: E402
+from common import cpu_name, write_result  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "cda_cpu.json"
 
@@ -94,8 +94,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "cases": cases,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
 
 

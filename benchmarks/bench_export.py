@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_result
+
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.export.bundle_export import export_bundle
 
@@ -47,7 +49,7 @@ def main() -> None:
         "fp16_target_max_drop": 0.005,
         "bundles": rows,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result)
     print(f"wrote {RESULTS}")
 
 

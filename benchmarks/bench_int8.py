@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from common import write_result
 
 from mutualsense.calibration import METHODS, build_calibration_set, quantize_int8
 from mutualsense.calibration.gate import held_out_frames, scores_of
@@ -126,8 +127,7 @@ def main() -> None:
         }
         out["variants"] = variants
     out["s_measure_drop"] = out["accuracy"]["int8"]["s_measure_drop_vs_fp32"]
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_result(RESULTS, out)
     print(json.dumps(out, indent=2))
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import MemorySource, cpu_name
+from common import MemorySource, cpu_name, write_result
 
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.export.bundle_export import export_bundle
@@ -63,7 +63,7 @@ def main() -> None:
     sep = result["separate_pipelines_results_per_s"]
     result["ratio_one_backend_vs_separate"] = result["one_backend_batch1_results_per_s"] / sep
     result[f"ratio_one_backend_batch{n}_vs_separate"] = result[f"one_backend_batch{n}_results_per_s"] / sep
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result)
     print(json.dumps(result, indent=2))
 
 

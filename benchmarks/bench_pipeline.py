@@ -9,14 +9,13 @@ other than inference (align, preprocess, postprocess) per frameset at 640×480.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import MemorySource  # noqa: E402
+from common import MemorySource, write_result  # noqa: E402
 
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
@@ -143,7 +142,7 @@ def main() -> None:
         "recording_replay_alone_framesets_per_s": replay,
         "stage_costs_without_concurrency_ms": serial,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result)
     for name, c in result["configs"].items():
         print(
             name,

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import MemorySource  # noqa: E402
+from common import MemorySource, write_result  # noqa: E402
 
 from mutualsense.bundle import Bundle
 from mutualsense.pipeline import PipelineStats, Stream
@@ -121,7 +121,7 @@ def main() -> None:
         "bookkeeping_fraction_of_interval": per_result_us / interval_us,
         "meets_target": max(overhead_paired, per_result_us / interval_us) <= TARGET_MAX_OVERHEAD,
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, result)
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("throughput_")}, indent=2))
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import cpu_name
+from common import cpu_name, write_result
 
 from mutualsense.pipeline import Stream
 from mutualsense.sources import SyntheticSource
@@ -88,8 +88,7 @@ def main() -> None:
         },
         **result,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
 
 

@@ -23,7 +23,7 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from common import cpu_name  # noqa: E402
+from common import cpu_name, write_result  # noqa: E402
 
 from mutualsense.synthetic import SceneGenerator  # noqa: E402
 
@@ -77,8 +77,7 @@ def main() -> None:
         "numpy": np.__version__,
         "opencv": cv2.__version__,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from mutualsense.sources import FrameSet, Source
 
@@ -19,6 +21,13 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def write_result(path: Path, result: dict[str, Any]) -> Path:
+    """Write a benchmark's figures as indented JSON (folders made as needed); returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
 
 
 class MemorySource(Source):

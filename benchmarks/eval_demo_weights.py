@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+from common import write_result
+
 from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, iter_frames
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.export.evaluate import checkpoint_predictor
@@ -50,9 +52,9 @@ def main() -> None:
         "evaluation_seconds": time.perf_counter() - t,
     }
     out = ROOT / "benchmarks" / "results" / "demo_weights.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result)
     check = {"check_set": {**CHECK_SET, "s_measure": small.s_measure, "mae": small.mae}}
-    args.weights.with_suffix(".json").write_text(json.dumps(check, indent=2) + "\n")
+    write_result(args.weights.with_suffix(".json"), check)
     print(json.dumps({k: result[k] for k in ("all", "camouflaged_s_measure_gain_from_depth")}, indent=2))
 
 
