@@ -19,6 +19,19 @@ MODELOPT_VENV = ROOT / ".venv-modelopt"
 os.environ["MUTUALSENSE_MODELOPT_VENV"] = str(MODELOPT_VENV)
 
 
+def cli_in_process(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the console script's ``main`` in this process: (exit code, stdout, stderr)."""
+    from mutualsense.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def manifest_body(precision: str = "fp32", cda_nodes: int = 0, size: int = 64) -> dict:
     """A valid manifest (minus what finalize_manifest adds) for a model of size×size inputs."""
     spec = InputSpec(height=size, width=size)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli_in_process
 
 import mutualsense
 from mutualsense.errors import MissingDependencyError, MutualSenseError
@@ -274,40 +275,31 @@ def test_public_api_is_lazy_and_torch_free() -> None:
 
 
 # ------------------------------------------------------------------------------------ CLI
-def _cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    import mutualsense.cli.profile  # noqa: F401  (registers the commands)
-    from mutualsense.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_profile_backend_only_then_diff(tiny_bundle, tmp_path: Path, capsys) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "prof"
-    code, text, err = _cli(
+    code, text, err = cli_in_process(
         "profile", "--bundle", str(tiny_bundle.path), "--backend-only", "--frames", "15", "--warmup", "2",
         "--threads", "1", "--out", str(out), capsys=capsys,
     )  # fmt: skip
     assert code == 0, err
     assert "inference" in text and "absent" in text and "p99" in text
     assert sorted(p.name for p in out.iterdir()) == ["latency_cdf.png", "profile.json", "stages.png", "timeline.png"]
-    code, text, err = _cli("profile-diff", str(out / "profile.json"), str(out / "profile.json"), capsys=capsys)
+    code, text, err = cli_in_process(
+        "profile-diff", str(out / "profile.json"), str(out / "profile.json"), capsys=capsys
+    )
     assert code == 0, err
     assert "1.00×" in text and "B − A" in text
 
 
 def test_cli_errors_are_one_paragraph(tiny_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
-    code, _, err = _cli("profile-diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"), capsys=capsys)
+    code, _, err = cli_in_process("profile-diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"), capsys=capsys)
     assert code == 2 and "cannot read profile" in err and "Traceback" not in err
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     out = tmp_path / "prof"
-    code, _, err = _cli(
+    code, _, err = cli_in_process(
         "profile", "--bundle", str(tiny_bundle.path), "--source", "synthetic", "--out", str(out), capsys=capsys
     )
     assert code == 2 and "mutualsense[profile]" in err

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from conftest import cli_in_process
 
 from mutualsense.errors import MutualSenseError
 from mutualsense.results import SaliencyResult, SalientObject
@@ -192,16 +193,6 @@ def test_panel_fits_max_width_and_labels_objects() -> None:
 
 
 # ------------------------------------------------------------------------------------ CLI
-def _cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from mutualsense.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_stream_stats_feed_the_status_line() -> None:
@@ -217,7 +208,7 @@ def test_stream_stats_feed_the_status_line() -> None:
 
 
 def test_cli_view_web(tiny_bundle, capsys) -> None:
-    code, out, err = _cli(
+    code, out, err = cli_in_process(
         "stream", "--bundle", str(tiny_bundle.path), "--source", "synthetic?color=320x240&frames=4",
         "--view", "web", "--port", "0", "--max-frames", "3", capsys=capsys,
     )  # fmt: skip
@@ -225,7 +216,7 @@ def test_cli_view_web(tiny_bundle, capsys) -> None:
     assert re.search(r"web view: http://127\.0\.0\.1:\d+/", out)
     assert "processed" in out
     assert not _viewer_threads()
-    code, _, err = _cli("stream", "--bundle", str(tiny_bundle.path), "--view", "tv", capsys=capsys)
+    code, _, err = cli_in_process("stream", "--bundle", str(tiny_bundle.path), "--view", "tv", capsys=capsys)
     assert code == 2 and "--view none or --view web" in err
 
 
