@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from mutualsense.align import DepthAligner
@@ -28,7 +27,7 @@ from mutualsense.backends.base import Backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.preprocess import preprocess_depth, preprocess_rgb
-from mutualsense.results import SaliencyResult, find_objects, saliency_map
+from mutualsense.results import SaliencyResult, postprocess
 from mutualsense.sources.base import Source, SourceEnded, open_source
 from mutualsense.sources.frameset import FrameSet
 
@@ -462,12 +461,8 @@ class Stream:
     ) -> SaliencyResult:
         """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
         t0 = time.monotonic()
-        spec = self.spec
         color_size = (fs.color.shape[1], fs.color.shape[0])
-        prob = saliency_map(logits, (spec.width, spec.height))
-        depth_m = prepared.aligned_depth.astype(np.float32) * fs.depth_scale
-        objects = find_objects(prob, depth_m, color_size, self.threshold)
-        full = prob if prob.shape[::-1] == color_size else cv2.resize(prob, color_size, interpolation=cv2.INTER_LINEAR)
+        prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, self.threshold)
         done = time.monotonic()
         total = 1000 * (done - fs.arrival_time)
         stages = {
@@ -481,7 +476,7 @@ class Stream:
         # the rest is the wait for the capture thread to pick the frameset up
         latency = {"wait": max(0.0, total - sum(stages.values())), **stages, "total": total}
         return SaliencyResult(
-            saliency=full,
+            model_saliency=prob,
             objects=objects,
             threshold=self.threshold,
             color_frame_number=fs.color_frame_number,
@@ -496,6 +491,7 @@ class Stream:
             latency_ms=latency,
             source=fs.source,
             frameset=fs,
+            color_size=color_size,
         )
 
     def __iter__(self) -> Iterator[SaliencyResult]:
