@@ -26,11 +26,36 @@ import numpy as np
 
 from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics
 
-__all__ = ["DepthAligner"]
+__all__ = ["AlignTables", "DepthAligner"]
 
 _KERNEL = np.ones((3, 3), np.uint8)
 _FAR = np.iinfo(np.uint16).max
 _GUARD_M = 0.1  # depths nearer than this may land anywhere: checked per frame (D4xx minimum range ≈ 0.1–0.3 m)
+
+
+@dataclass(frozen=True)
+class AlignTables:
+    """What a device implementation of :class:`DepthAligner` needs (``export/plugin/frame_math.h``).
+
+    Attributes:
+        rays: [3, rows, cols] float32, R·(normalised ray) of the sampled depth pixels depth[r·step_y, c·step_x].
+        step_x, step_y: the depth image's sampling steps.
+        translation: depth→colour translation (metres), float32.
+        fx, fy, cx, cy: colour intrinsics on the output grid (cx, cy with the half-pixel shift), float32.
+        out_size: (height, width) of the output grid.
+        fill: whether empty output pixels take their nearest 3×3 neighbour.
+    """
+
+    rays: np.ndarray
+    step_x: int
+    step_y: int
+    translation: tuple[float, float, float]
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    out_size: tuple[int, int]
+    fill: bool
 
 
 @dataclass(frozen=True)
@@ -109,6 +134,23 @@ class DepthAligner:
         if rows.size == 0:
             return 0, 0, 0, 0
         return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+    @property
+    def tables(self) -> AlignTables:
+        """The per-calibration tables, for a device implementation (the same numbers this aligner uses)."""
+        t0, t1, t2 = (float(t) for t in self._t)
+        return AlignTables(
+            rays=self._rays_all,
+            step_x=self._step_x,
+            step_y=self._step_y,
+            translation=(t0, t1, t2),
+            fx=float(self._fx),
+            fy=float(self._fy),
+            cx=float(self._cx),
+            cy=float(self._cy),
+            out_size=self._shape,
+            fill=self._fill,
+        )
 
     def matches_frameset(self, fs: FrameSet, out_size: tuple[int, int]) -> bool:
         """Whether this aligner was built for ``fs``'s cameras and this output grid."""

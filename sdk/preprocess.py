@@ -18,7 +18,15 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-__all__ = ["DepthEncoding", "InputSpec", "preprocess", "preprocess_depth", "preprocess_rgb"]
+__all__ = [
+    "DepthEncoding",
+    "InputSpec",
+    "depth_table",
+    "preprocess",
+    "preprocess_depth",
+    "preprocess_rgb",
+    "rgb_table",
+]
 
 DepthEncoding = Literal["metric", "normalized"]
 
@@ -66,7 +74,7 @@ def preprocess_rgb(rgb: np.ndarray, spec: InputSpec, out: np.ndarray | None = No
     out = _output(out, (3, spec.height, spec.width))
     if rgb.shape[:2] != (spec.height, spec.width):
         rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
-    table = _rgb_table(spec)
+    table = rgb_table(spec)
     for c, channel in enumerate(cv2.split(rgb)):
         cv2.LUT(channel, table[c], dst=out[c])
     return out
@@ -100,7 +108,7 @@ def preprocess_depth(
     if depth.dtype in (np.uint8, np.uint16):
         if depth.shape != (spec.height, spec.width):
             depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
-        np.take(_depth_table(depth.dtype.str, depth_scale, spec, encoding), depth, out=out[0])
+        np.take(depth_table(depth.dtype.str, depth_scale, spec, encoding), depth, out=out[0])
         return out
     near = _standardised_nearness(depth, depth_scale, spec, encoding)
     out[0] = near if near.shape == out.shape[1:] else cv2.resize(near, size, interpolation=cv2.INTER_NEAREST)
@@ -141,8 +149,10 @@ def _standardised_nearness(
 
 
 @functools.lru_cache(maxsize=16)
-def _depth_table(dtype: str, depth_scale: float | None, spec: InputSpec, encoding: DepthEncoding) -> np.ndarray:
-    """Standardised nearness of every raw value of ``dtype`` (65536 entries for uint16)."""
+def depth_table(
+    dtype: str, depth_scale: float | None, spec: InputSpec, encoding: DepthEncoding = "metric"
+) -> np.ndarray:
+    """Standardised nearness of every raw value of ``dtype`` (``"<u2"``: 65536 entries), read-only, cached."""
     values = np.arange(np.iinfo(np.dtype(dtype)).max + 1, dtype=np.dtype(dtype))
     table = _standardised_nearness(values, depth_scale, spec, encoding)
     table.flags.writeable = False
@@ -150,8 +160,8 @@ def _depth_table(dtype: str, depth_scale: float | None, spec: InputSpec, encodin
 
 
 @functools.lru_cache(maxsize=16)
-def _rgb_table(spec: InputSpec) -> np.ndarray:
-    """(3, 1, 256) float32: the normalised value of every uint8 level, per channel."""
+def rgb_table(spec: InputSpec) -> np.ndarray:
+    """(3, 1, 256) float32: the normalised value of every uint8 level, per channel (read-only, cached)."""
     levels = np.arange(256, dtype=np.float32)[:, None]
     scale = np.asarray(spec.rgb_std, np.float32) * 255.0
     table = (levels - np.asarray(spec.rgb_mean, np.float32) * 255.0) / scale
