@@ -37,7 +37,7 @@ import numpy as np
 from common import MemorySource, cpu_name, write_result  # noqa: E402
 
 import mutualsense.pipeline.postprocess as pipeline_postprocess
-import mutualsense.pipeline.stream as pipeline_stream
+import mutualsense.pipeline.prepare as pipeline_prepare
 from mutualsense.align import DepthAligner
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
@@ -162,13 +162,13 @@ def alone(bundle: Bundle, sets: list[FrameSet], before: dict[str, types.ModuleTy
 def before_stages(before: dict[str, types.ModuleType]) -> Iterator[None]:
     """Swap the pipeline's stage functions for the "before" ones (the pipeline's own code is unchanged)."""
     impl = Stages(before)
-    saved = (pipeline_stream.DepthAligner, pipeline_stream.preprocess_rgb, pipeline_stream.preprocess_depth)
+    saved = (pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth)
     saved_post = pipeline_postprocess.postprocess
 
     def old_postprocess(logits, aligned, scale, color_size, threshold):  # type: ignore[no-untyped-def]
         return impl.postprocess(logits, aligned, scale, color_size)
 
-    pipeline_stream.DepthAligner, pipeline_stream.preprocess_rgb, pipeline_stream.preprocess_depth = (
+    pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth = (
         impl.aligner_cls,
         impl.rgb,
         impl.depth,
@@ -177,7 +177,7 @@ def before_stages(before: dict[str, types.ModuleType]) -> Iterator[None]:
     try:
         yield
     finally:
-        pipeline_stream.DepthAligner, pipeline_stream.preprocess_rgb, pipeline_stream.preprocess_depth = saved
+        pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth = saved
         pipeline_postprocess.postprocess = saved_post
 
 
