@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mutualsense.export import plugin_build as pb
-
 HARNESS = Path(__file__).resolve().parent / "cuda_on_cpu"
+PLUGIN = Path(__file__).resolve().parents[2] / "export" / "plugin"  # the sources as they are in the repository
 CXX = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++") or shutil.which("clang++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler (g++, c++ or clang++ on PATH, or $CXX)")
 
@@ -82,7 +81,7 @@ def test_rewrite_keeps_lines_and_refuses_unknown_forms() -> None:
 # ---- building ---------------------------------------------------------------------------------------------------
 
 _FLAGS = ["-std=c++17", "-D__CUDACC__", "-D__CUDA_ARCH__=870", "-Wall", "-Wno-unknown-pragmas", "-pthread"]
-_FLAGS += ["-I", str(HARNESS), "-I", str(pb.plugin_sources())]
+_FLAGS += ["-I", str(HARNESS), "-I", str(PLUGIN)]
 _SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
@@ -101,7 +100,7 @@ class _Build:
         cmd = [str(CXX), *_FLAGS, *args]
         version = subprocess.run([str(CXX), "--version"], capture_output=True, text=True, check=False).stdout
         digest = hashlib.sha256("\0".join([version, *cmd]).encode())
-        for path in sorted({*HARNESS.iterdir(), *pb.plugin_sources().iterdir(), *sources}):
+        for path in sorted({*HARNESS.iterdir(), *PLUGIN.iterdir(), *sources}):
             if path.is_file():
                 digest.update(path.name.encode() + b"\0" + path.read_bytes())
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mutualsense" / "cuda-on-cpu"
@@ -137,7 +136,7 @@ class Builds:
 def builds(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Builds:
     """The stand-in build as a library (-O2, for ctypes) and, compiled alongside, the sanitised driver program."""
     out = tmp_path_factory.mktemp("cuda_on_cpu")
-    kernels = _translate(out, pb.plugin_sources() / "cda_kernels.cu")
+    kernels = _translate(out, PLUGIN / "cda_kernels.cu")
     selftest = _translate(out, HARNESS / "selftest.cu")
     runtime = HARNESS / "cuda_on_cpu.cpp"
     asan = _Build("cda_driver_asan", _SANITIZE, [kernels, runtime, HARNESS / "driver.cpp"])
@@ -229,7 +228,7 @@ SHAPES: list[Shape] = [
 ]
 # max abs error allowed for outputs of magnitude ~1 (standard normal inputs): float32 accumulation; for
 # float16 the storage rounding of the outputs and of O_r, O_d and the partial read back by kernel 2
-TOLERANCE = {"float32": 2e-5, "float16": 4e-3}
+TOLERANCE = {"float32": 5e-6, "float16": 2.5e-3}
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
