@@ -14,6 +14,7 @@ barriers and launches over the limits are reported.
 from __future__ import annotations
 
 import ctypes
+import glob
 import hashlib
 import os
 import re
@@ -130,6 +131,7 @@ class _Build:
 class Builds:
     lib: ctypes.CDLL
     asan: _Build
+    kernels: Path  # the rewritten cda_kernels.cu
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +163,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         ("dims", 0),
     ]:
         getattr(lib, f"selftest_{name}").argtypes = [*[ctypes.c_int] * ints, *[_PTR] * (2 if name == "reverse" else 1)]
-    return Builds(lib, asan)
+    return Builds(lib, asan, kernels)
 
 
 def _configure(lib: ctypes.CDLL, optin: int = ORIN_OPTIN, schedule: str = "forward", seed: int = 1) -> None:
@@ -427,3 +429,88 @@ def test_builtin_indices(builds: Builds) -> None:
         for t in range(24):
             tx, ty, tz = t % 4, t // 4 % 3, t // 12
             assert out[b, t].tolist() == [tx + 10 * ty + 100 * tz, bx + 10 * by + 100 * bz, 4 + 30 + 200, 3 + 20 + 200]
+
+
+# ---- with TensorRT's headers at hand (a Jetson, TensorRT_ROOT): the plugin compiled against them ---------------
+
+
+def _header_dir(candidates: list[str], header: str) -> Path | None:
+    return next((Path(c) for c in candidates if c and (Path(c) / header).is_file()), None)
+
+
+def _tensorrt_and_cuda_headers() -> tuple[Path, Path]:
+    root = os.environ.get("TensorRT_ROOT", "")  # noqa: SIM112 - the name CMakeLists.txt reads
+    trt = _header_dir(
+        [f"{root}/include" if root else "", "/usr/include/aarch64-linux-gnu", "/usr/include/x86_64-linux-gnu"],
+        "NvInfer.h",
+    )
+    if trt is None:
+        pytest.skip("TensorRT headers (NvInfer.h) not installed (the PyPI wheels ship none): set TensorRT_ROOT")
+    cuda_home = os.environ.get("CUDA_HOME", "")
+    cuda = _header_dir(
+        [
+            f"{cuda_home}/include" if cuda_home else "",
+            "/usr/local/cuda/include",
+            *glob.glob("/usr/local/cuda-*/include"),
+        ],
+        "cuda_runtime_api.h",
+    )
+    if cuda is None:
+        pytest.skip("CUDA headers (cuda_runtime_api.h) not found: set CUDA_HOME")
+    return trt, cuda
+
+
+def test_plugin_compiles_against_tensorrt_headers() -> None:
+    trt, cuda = _tensorrt_and_cuda_headers()
+    cmd = [str(CXX), "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-Wno-deprecated-declarations"]
+    cmd += ["-I", str(PLUGIN), "-isystem", str(trt), "-isystem", str(cuda), str(PLUGIN / "cda_plugin.cpp")]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+
+
+def test_plugin_driven_on_the_cpu(builds: Builds, tmp_path: Path) -> None:
+    """The plugin's IPluginV3 methods called as TensorRT would, its kernels the CPU build, sanitised."""
+    trt, cuda = _tensorrt_and_cuda_headers()
+    common = [str(CXX), "-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    objs = []
+    for src, flags in [
+        (HARNESS.parent / "plugin_checks" / "plugin_on_cpu.cpp", ["-isystem", str(trt), "-isystem", str(cuda)]),
+        (PLUGIN / "cda_plugin.cpp", ["-isystem", str(trt), "-isystem", str(cuda)]),
+        (builds.kernels, _FLAGS),
+        (HARNESS / "cuda_on_cpu.cpp", _FLAGS),
+    ]:
+        objs.append(tmp_path / f"{src.stem}.o")
+        out = subprocess.run(
+            [*common, "-I", str(PLUGIN), *flags, "-c", str(src), "-o", str(objs[-1])],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+    exe = tmp_path / "plugin_on_cpu"
+    subprocess.run([*common, *map(str, objs), "-o", str(exe)], check=True)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0 and "runtime error" not in run.stderr, run.stdout + run.stderr
+    for expected in [
+        "creator CrossDiffusionAttention v1 n=1",
+        "configure same shapes: 0",
+        "k_r is [1, 2, 50, 64] but q_r is [1, 2, 37, 64] in the profile's max shapes",
+        "configure k_r max N=50: -1",
+        "v_d is [1, 2, 37, 32] but q_r is [1, 2, 37, 64] in the network's shapes",
+        "configure v_d d=32: -1",
+        "k_d is [1, 2, 1, 64] but q_r is [1, 2, 37, 64] in the profile's min shapes",
+        "configure k_d dynamic N 1..100: -1",
+        "configure v_r 3-D: -1",
+        "q_d is float16 but q_r is float32",
+        "configure q_d half: -1",
+        "onShapeChange same: 0",
+        "onShapeChange k_r N=50: -1",
+        "enqueue: 0",
+        "enqueue == direct call with scale 1/sqrt(64): yes",
+        "enqueue N=0: 0",
+        "kernel launch failed with status -2 (B=1, H=2, N=37, d=64)",
+        "serialize 2 fields: alpha=0.6 scale=-1",
+        "field 'scale' must be one finite float32",
+        "createPlugin scale=nan: (nil)",
+    ]:
+        assert expected in run.stdout, f"{expected!r} missing from:\n{run.stdout}"
