@@ -107,7 +107,8 @@ class Stream:
         self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
-        self.backend = open_backend(backend, self.bundle, providers, threads)
+        # no spinning: ONNX Runtime's idle threads would take the CPU the capture and result threads need
+        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats

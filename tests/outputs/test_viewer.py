@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import shutil
@@ -47,7 +48,7 @@ def _result(fs: FrameSet, src: SyntheticSource, distance: float | None = 1.234) 
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     obj = SalientObject(box, 0.9, float(mask.mean() / 255), distance, 0.95)
     return SaliencyResult(
-        saliency=saliency,
+        model_saliency=saliency,
         objects=(obj,),
         threshold=0.5,
         color_frame_number=fs.color_frame_number,
@@ -190,7 +191,7 @@ def test_panel_fits_max_width_and_labels_objects() -> None:
     green = (panel[..., 1] == 255) & (panel[..., 0] == 0) & (panel[..., 2] == 0)
     assert green.sum() > 100  # the boxes are drawn
     with pytest.raises(MutualSenseError, match="no frameset"):
-        compose_panel(SaliencyResult(**{**vars(result), "frameset": None}))
+        compose_panel(dataclasses.replace(result, frameset=None))
 
 
 # ------------------------------------------------------------------------------------ CLI
