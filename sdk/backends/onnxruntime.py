@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mutualsense.backends.base import require_active
 from mutualsense.bundle import Bundle
 from mutualsense.errors import BundleError, MissingDependencyError
 
@@ -92,8 +93,7 @@ class OnnxRuntimeBackend:
         self._session = None
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self._session is None:
-            raise RuntimeError("use the backend inside `with OnnxRuntimeBackend(...) as backend:`")
+        require_active(self._session is not None, self)
         for name, shape in self.inputs.items():
             if name not in feed:
                 raise ValueError(f"missing input {name!r}; the model takes {sorted(self.inputs)}")
