@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from mutualsense.objects3d import Placement
 from mutualsense.sources.frameset import FrameSet
 
 __all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map", "sigmoid"]
@@ -14,13 +16,32 @@ __all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map", "s
 
 @dataclass(frozen=True)
 class SalientObject:
-    """One connected salient region, in colour-image pixels."""
+    """One connected salient region, in colour-image pixels; in 3D when the stream locates objects.
+
+    The 3D fields (see :mod:`mutualsense.objects3d`; camera frame: x right, y down, z forward, metres)
+    are None when the object has too little valid depth or 3D is off; ``track_id`` and
+    ``velocity_mps`` (m/s, camera frame) come from :class:`~mutualsense.tracking.Tracker3D`;
+    ``velocity_mps`` is None on a track's first frameset. ``points_m``: (N, 3) float32 camera-frame
+    points, only when requested.
+    """
 
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), colour image pixels
     score: float  # mean saliency inside the region
     area_fraction: float  # of the whole image
     median_distance_m: float | None  # median valid depth inside the region; None without valid depth
     valid_depth_fraction: float
+    position_m: tuple[float, float, float] | None = None
+    extent_m: tuple[float, float, float] | None = None
+    position_robot_m: tuple[float, float, float] | None = None
+    extent_robot_m: tuple[float, float, float] | None = None
+    track_id: int | None = None
+    velocity_mps: tuple[float, float, float] | None = None
+    points_m: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def valid_depth_share(self) -> float:
+        """Share of the object's mask with valid depth (that of its eroded core when located in 3D)."""
+        return self.valid_depth_fraction
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,10 +100,13 @@ def find_objects(
     color_size: tuple[int, int],
     threshold: float = 0.5,
     min_area_fraction: float = 0.002,
+    locate: Callable[[np.ndarray, int, int, np.ndarray], Placement] | None = None,
 ) -> tuple[SalientObject, ...]:
     """Connected regions of ``prob > threshold`` on the model grid, with boxes scaled to ``color_size`` (W, H).
 
-    ``depth_m`` is the aligned depth in metres on the same grid as ``prob`` (0 = invalid).
+    ``depth_m`` is the aligned depth in metres on the same grid as ``prob`` (0 = invalid). ``locate``
+    (an :class:`~mutualsense.objects3d.ObjectLocator`) adds each object's 3D fields from its region
+    mask, the box's top-left grid pixel and the depth in the box.
     """
     mask = (prob > threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -107,6 +131,25 @@ def find_objects(
             min(color_size[0], round((x + bw) * sx)),
             min(color_size[1], round((y + bh) * sy)),
         )
-        objects.append(SalientObject(box, score, float(area) / (h * w), distance, valid_fraction))
+        obj = SalientObject(box, score, float(area) / (h * w), distance, valid_fraction)
+        if locate is not None and depth_m is not None:
+            obj = _located(obj, locate(region, int(x), int(y), depth_m[y : y + bh, x : x + bw]))
+        objects.append(obj)
     objects.sort(key=lambda o: o.area_fraction, reverse=True)
     return tuple(objects)
+
+
+def _located(obj: SalientObject, p: Placement) -> SalientObject:
+    """``obj`` with the 3D fields of its placement."""
+    return SalientObject(
+        obj.box,
+        obj.score,
+        obj.area_fraction,
+        obj.median_distance_m,
+        p.valid_depth_share,
+        position_m=p.position_m,
+        extent_m=p.extent_m,
+        position_robot_m=p.position_robot_m,
+        extent_robot_m=p.extent_robot_m,
+        points_m=p.points_m,
+    )
