@@ -48,6 +48,8 @@ def assign(cost: np.ndarray) -> list[tuple[int, int]]:
     n, m = c.shape
     if n == 0:
         return []
+    if n == 1:  # the common case: one object
+        return [(0, int(np.argmin(c[0])))] if not transposed else [(int(np.argmin(c[0])), 0)]
     # Potentials u (rows) and v (columns); way[j] = previous column on the augmenting path to j.
     u, v = np.zeros(n + 1), np.zeros(m + 1)
     match = np.zeros(m + 1, dtype=np.int64)  # match[j] = row (1-based) assigned to column j, 0 = free

@@ -79,3 +79,25 @@ def test_time_going_backwards_starts_afresh():
     (a,) = tracker.update([obj((0.0, 0.0, 1.0))], 1000)
     (b,) = tracker.update([obj((0.0, 0.0, 1.0))], 0)  # a recording looped
     assert b.track_id != a.track_id and b.velocity_mps is None
+
+
+def test_saliency_smoother_is_an_exponential_average_in_time():
+    from mutualsense.smoothing import SaliencySmoother
+
+    zero, one = np.zeros((4, 4), np.float32), np.ones((4, 4), np.float32)
+    slow = SaliencySmoother(time_constant_s=0.1)
+    assert slow(zero, 0.0) is zero  # the first map passes through
+    a = 1 - np.exp(-0.05 / 0.1)
+    assert np.allclose(slow(one, 50.0), a)
+    assert np.allclose(slow(one, 100.0), 1 - (1 - a) ** 2)
+    # twice the frame rate over the same time: the same result, 1 - exp(-t / tau)
+    fast = SaliencySmoother(time_constant_s=0.1)
+    fast(zero, 0.0)
+    for t in (25.0, 50.0, 75.0, 100.0):
+        out = fast(one, t)
+    assert np.allclose(out, 1 - np.exp(-1.0), atol=1e-6)
+    # a gap longer than max_gap_s restarts the average; time constant 0 is off
+    assert slow(zero, 5000.0) is zero
+    off = SaliencySmoother(time_constant_s=0.0)
+    off(zero, 0.0)
+    assert off(one, 33.0) is one
