@@ -58,6 +58,7 @@ class SaliencyResult:
             (delivery → result), in ms; the stages add up to the total.
         source: which source delivered the frameset (camera serial, recording, synthetic).
         frameset: the frameset the result was computed from (colour, raw depth, calibration).
+        camera_to_robot: the 4×4 transform the robot-frame object fields used (None without one).
     """
 
     saliency: np.ndarray
@@ -75,6 +76,7 @@ class SaliencyResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     source: str = ""
     frameset: FrameSet | None = None  # the input, for overlays and for robots that need the images
+    camera_to_robot: np.ndarray | None = None
 
     def mask(self, threshold: float | None = None) -> np.ndarray:
         """Boolean salient-object mask at colour resolution."""
