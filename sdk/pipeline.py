@@ -31,6 +31,7 @@ from mutualsense.preprocess import preprocess_depth, preprocess_rgb
 from mutualsense.results import SaliencyResult, find_objects, saliency_map
 from mutualsense.sources.base import Source, SourceEnded, open_source
 from mutualsense.sources.frameset import FrameSet
+from mutualsense.spatial import SpatialOptions, SpatialStep
 
 __all__ = ["PipelineStats", "Stream", "open"]
 
@@ -165,6 +166,12 @@ class Stream:
         reconnect: restart a source that fails or stalls (default: live cameras yes, files and generators
             no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
             (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        objects_3d: locate objects in 3D and track them (``obj.position_m``, ``extent_m``, ``track_id``,
+            ``velocity_mps``; see :mod:`mutualsense.objects3d` and :mod:`mutualsense.tracking`).
+        camera_to_robot: optional 4×4 rigid transform (camera frame → robot frame): adds
+            ``obj.position_robot_m`` and ``obj.extent_robot_m``.
+        points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).
+        smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
     """
 
     def __init__(
@@ -183,6 +190,10 @@ class Stream:
         reconnect: bool | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff_s: float = 0.5,
+        objects_3d: bool = True,
+        camera_to_robot: Any = None,
+        points: int = 0,
+        smooth_s: float = 0.0,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -204,6 +215,9 @@ class Stream:
         self.backend = _make_backend(backend, self.bundle, providers, threads)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
+        self.spatial = SpatialStep(
+            SpatialOptions(locate=objects_3d, camera_to_robot=camera_to_robot, max_points=points, smooth_s=smooth_s)
+        )
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
         self._stop = threading.Event()
         self._wake_inference = threading.Event()
@@ -464,9 +478,10 @@ class Stream:
         t0 = time.monotonic()
         spec = self.spec
         color_size = (fs.color.shape[1], fs.color.shape[0])
-        prob = saliency_map(logits, (spec.width, spec.height))
+        prob = self.spatial.smooth(fs, saliency_map(logits, (spec.width, spec.height)))
         depth_m = prepared.aligned_depth.astype(np.float32) * fs.depth_scale
-        objects = find_objects(prob, depth_m, color_size, self.threshold)
+        locate = self.spatial.locator(fs, (spec.height, spec.width))
+        objects = self.spatial.track(fs, find_objects(prob, depth_m, color_size, self.threshold, locate=locate))
         full = prob if prob.shape[::-1] == color_size else cv2.resize(prob, color_size, interpolation=cv2.INTER_LINEAR)
         done = time.monotonic()
         total = 1000 * (done - fs.arrival_time)
@@ -496,6 +511,7 @@ class Stream:
             latency_ms=latency,
             source=fs.source,
             frameset=fs,
+            camera_to_robot=self.spatial.camera_to_robot,
         )
 
     def __iter__(self) -> Iterator[SaliencyResult]:
