@@ -36,9 +36,10 @@ __all__ = [
     "SCHEMA_REVISION",
     "DecodedPoints",
     "decode_points",
-    "encode_points",
+    "points_payload",
     "objects_3d_fields",
     "points_header",
+    "PointsError",
 ]
 
 SCHEMA_REVISION = 2
@@ -69,7 +70,6 @@ def objects_3d_fields(result: SaliencyResult) -> dict[str, Any]:
     """The top-level fields the objects message gains in revision 2 (see the module docstring)."""
     transform = result.camera_to_robot
     fields: dict[str, Any] = {
-        "schema_revision": SCHEMA_REVISION,
         "frame_id": "camera",
         "objects_3d": [_object_3d(o, transform is not None) for o in result.objects],
     }
@@ -105,8 +105,8 @@ def points_header(result: SaliencyResult, base: dict[str, Any]) -> tuple[dict[st
     return header, points
 
 
-def encode_points(result: SaliencyResult, base: dict[str, Any]) -> bytes:
-    """The ``…/points`` payload: header JSON line, ``b"\\n"``, little-endian float32 x, y, z triples."""
+def points_payload(result: SaliencyResult, base: dict[str, Any]) -> bytes:
+    """The ``…/points`` payload (``base``: the common and frame fields): header JSON line, ``b"\\n"``, data."""
     header, points = points_header(result, base)
     return json.dumps(header, separators=(",", ":")).encode() + b"\n" + points.astype(_POINT, copy=False).tobytes()
 
