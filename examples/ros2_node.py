@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from mutualsense.messages import SaliencyMode, render_saliency
+from mutualsense.outputs.messages import SaliencyMode, render_saliency
 from mutualsense.results import SaliencyResult
 
 HOST_CLOCKS = ("global_time", "system_time")  # timestamps already on the host's wall clock

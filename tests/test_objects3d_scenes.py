@@ -17,7 +17,7 @@ from mutualsense.objects3d import ObjectLocator
 from mutualsense.results import find_objects
 from mutualsense.sources import SyntheticSource
 from mutualsense.sources.base import SourceEnded
-from mutualsense.synthetic import SceneGenerator
+from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.tracking import Tracker3D
 
 GRID = (192, 192)

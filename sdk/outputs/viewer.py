@@ -1,0 +1,403 @@
+"""A live web view of a stream: colour | depth | saliency, the salient objects and the pipeline's counters.
+
+``mutualsense stream --view web`` uses it; from Python::
+
+    with mutualsense.open(bundle, source="camera") as stream, WebViewer() as viewer:
+        print("open", viewer.url)
+        for result in stream:
+            viewer.update(result, {"processed": stream.stats.processed})
+
+A stdlib HTTP server (:class:`http.server.ThreadingHTTPServer`) in a daemon thread, no extra
+dependency. It binds to 127.0.0.1 unless another host is passed explicitly, and serves:
+
+* ``/``: one HTML page (``web/viewer.html``, package data; inline CSS and JS, no external resources)
+  that long-polls the two below;
+* ``/frame.jpg``: the latest panel as a JPEG; ``?n=N`` asks for frame N, served while it is among the
+  last few (else the latest);
+* ``/stats.json``: the latest stats: the caller's dict plus ``frame_number`` and ``result`` (the
+  source's frame numbers, this result's latency, skew and objects); ``?after=N&wait=S`` long-polls,
+  answering once ``frame_number > N`` or after S seconds (at most 5).
+
+Both answer 503 with a JSON message until the first :meth:`WebViewer.update`. ``update`` composes and
+encodes the panel once; requests only copy bytes, so any number of browsers costs the pipeline nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import importlib.resources
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+
+from mutualsense.errors import MutualSenseError
+from mutualsense.outputs.visualize import compose_panel
+from mutualsense.results import SaliencyResult
+
+__all__ = ["WebViewer"]
+
+log = logging.getLogger(__name__)
+
+_MAX_WAIT_S = 5.0  # longest long poll of /stats.json?after=N
+_KEEP_JPEGS = 8  # recent panels kept so that /frame.jpg?n=N shows the frame the page asked for
+
+
+@functools.cache
+def viewer_page() -> bytes:
+    """The page served at ``/`` (package data ``mutualsense/outputs/web/viewer.html``)."""
+    return importlib.resources.files("mutualsense.outputs").joinpath("web/viewer.html").read_bytes()
+
+
+def _jsonable(value: Any) -> Any:
+    """Numpy scalars → Python numbers, non-finite floats → None (JSON has no NaN), tuples → lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _int_arg(query: dict[str, list[str]], name: str, default: int | None) -> int | None:
+    try:
+        return int(query[name][0])
+    except (KeyError, IndexError, ValueError):
+        return default
+
+
+def _float_arg(query: dict[str, list[str]], name: str, default: float) -> float:
+    try:
+        value = float(query[name][0])
+    except (KeyError, IndexError, ValueError):
+        return default
+    return value if math.isfinite(value) else default
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that tracks its connections and handler threads, so that stop() ends them all.
+
+    (The stdlib joins only non-daemon handler threads; daemon ones keep a stopped viewer from holding
+    the process open, and are joined here instead.)
+    """
+
+    daemon_threads = True
+    allow_reuse_port = False  # a second viewer on a taken port must fail, not share it
+
+    def __init__(self, address: tuple[str, int], viewer: WebViewer) -> None:
+        self.viewer = viewer
+        self._handlers: dict[Any, threading.Thread] = {}  # open connection -> its handler thread
+        self._busy: set[Any] = set()  # connections answering a request (the others wait for one)
+        self._track = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="mutualsense-viewer-request",
+            daemon=True,
+        )
+        with self._track:
+            self._handlers[request] = thread
+        thread.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._track:
+                self._handlers.pop(request, None)
+                self._busy.discard(request)
+
+    def set_busy(self, request: Any, busy: bool) -> None:
+        with self._track:
+            (self._busy.add if busy else self._busy.discard)(request)
+
+    def close_connections(self, grace: float, timeout: float) -> None:
+        """End every connection and join its handler thread.
+
+        Requests being answered (long polls return at once on stop) get ``grace`` seconds to finish;
+        idle connections, and whatever is left after the grace, are shut down: their blocked reads
+        and writes fail at once.
+        """
+        with self._track:
+            idle = [conn for conn in self._handlers if conn not in self._busy]
+            busy = [thread for conn, thread in self._handlers.items() if conn in self._busy]
+        for conn in idle:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + grace
+        for thread in busy:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._track:
+            left = list(self._handlers.items())
+        for conn, _ in left:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for _, thread in left:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("a web viewer request thread did not stop in time")
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10.0  # an idle client cannot hold a handler thread longer than this
+    server_version = "MutualSenseViewer/1"
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.server.set_busy(self.request, True)
+        try:
+            self._get()
+        finally:
+            self.server.set_busy(self.request, False)
+
+    def _get(self) -> None:
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query)
+        viewer = self.server.viewer
+        if path in ("/", "/index.html"):
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", viewer_page())
+        elif path in ("/frame.jpg", "/stats.json"):
+            if path == "/stats.json" and "after" in query:  # long poll: answer once a newer frame is there
+                after = _int_arg(query, "after", 0)
+                viewer.wait_for_frame(after, min(max(_float_arg(query, "wait", 1.0), 0.0), _MAX_WAIT_S))
+            jpeg, stats = viewer.snapshot(_int_arg(query, "n", None) if path == "/frame.jpg" else None)
+            if jpeg is None or stats is None:
+                body = json.dumps({"error": "no frame yet", "detail": "the stream has not produced a result yet"})
+                self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", body.encode(), retry_after=True)
+            elif path == "/frame.jpg":
+                self._send(HTTPStatus.OK, "image/jpeg", jpeg)
+            else:
+                self._send(HTTPStatus.OK, "application/json", stats)
+        elif path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, "image/x-icon", b"")
+        else:
+            body = json.dumps({"error": "not found", "detail": f"no page {path!r}; try /"})
+            self._send(HTTPStatus.NOT_FOUND, "application/json", body.encode())
+
+    def _send(self, status: HTTPStatus, content_type: str, body: bytes, retry_after: bool = False) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if retry_after:
+                self.send_header("Retry-After", "1")
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
+        except OSError:  # the browser went away (tab closed, stop())
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server API
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class WebViewer:
+    """A live view of a stream in any browser, served from this process.
+
+    Args:
+        host: interface to listen on. 127.0.0.1 (this machine only) by default; pass ``0.0.0.0``
+            explicitly to let other machines on the network watch (there is no authentication).
+        port: TCP port; 0 picks a free one (see :attr:`url` after :meth:`start`).
+        max_width: the composed panel is scaled down to at most this many pixels wide.
+        jpeg_quality: 1-100.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_width: int = 960, jpeg_quality: int = 80) -> None:
+        if not (isinstance(port, int) and 0 <= port <= 65535):
+            raise MutualSenseError(f"invalid viewer port {port!r}.", "pass a port in 1-65535, or 0 for any free port.")
+        self.host, self.port = host, port
+        self.max_width, self.jpeg_quality = int(max_width), int(jpeg_quality)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._new_frame = threading.Condition(self._lock)
+        self._jpegs: OrderedDict[int, bytes] = OrderedDict()  # frame_number -> JPEG, newest last
+        self._stats: bytes | None = None
+        self._frame_number = 0
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT/`` of the running server."""
+        if self._server is None:
+            raise MutualSenseError(
+                "the viewer is not running.", "call start() first (or use `with WebViewer() as v:`)."
+            )
+        host, port = self._server.server_address[:2]
+        shown = "127.0.0.1" if host == "0.0.0.0" else str(host)
+        if ":" in shown:  # IPv6 literal
+            shown = f"[{shown}]"
+        return f"http://{shown}:{port}/"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> str:
+        """Bind and serve in a daemon thread; returns the URL. Idempotent.
+
+        Raises:
+            MutualSenseError: the port is taken, or the host/port cannot be bound.
+        """
+        if self._server is not None:
+            return self.url
+        with self._lock:
+            self._stopping = False
+        try:
+            server_cls = _Server6 if ":" in self.host else _Server
+            self._server = server_cls((self.host, self.port), self)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise MutualSenseError(
+                    f"cannot serve the web viewer on {self.host}:{self.port}: the port is already in use.",
+                    "pass another --port (0 picks a free one), or stop the program that uses it "
+                    f"(`ss -ltnp 'sport = :{self.port}'` shows which).",
+                ) from exc
+            if exc.errno == errno.EACCES:
+                raise MutualSenseError(
+                    f"cannot serve the web viewer on {self.host}:{self.port}: permission denied.",
+                    "ports below 1024 need root; pass --port 8765 (or 0 for any free port).",
+                ) from exc
+            raise MutualSenseError(
+                f"cannot serve the web viewer on {self.host}:{self.port} ({exc.strerror or exc}).",
+                "pass a host this machine has (127.0.0.1 by default) and a free --port.",
+            ) from exc
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="mutualsense-viewer", daemon=True
+        )
+        self._thread.start()
+        log.info("web viewer at %s", self.url)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and join every thread of the viewer. Idempotent."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        with self._new_frame:  # release long polls at once
+            self._stopping = True
+            self._new_frame.notify_all()
+        server.shutdown()  # returns once serve_forever has returned: no new connections
+        server.close_connections(grace=1.0, timeout=5.0)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5.0)
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> WebViewer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ data
+    @property
+    def frame_number(self) -> int:
+        """How many updates the viewer has had (the ``frame_number`` of ``/stats.json``)."""
+        with self._lock:
+            return self._frame_number
+
+    def update(self, result: SaliencyResult, stats: Mapping[str, Any] | None = None) -> None:
+        """Show ``result``: compose and JPEG-encode the panel once, and store it with ``stats``.
+
+        ``stats`` is any JSON-able mapping (e.g. fps, latency percentiles, counters: see
+        ``mutualsense stream``). The viewer adds ``frame_number`` (updates so far), ``time`` (Unix
+        seconds) and ``result`` (this result's source frame numbers, ``skew_ms``, ``skew_flagged``,
+        ``latency_ms``, ``objects`` and the ``panel_size``), replacing caller keys of those names.
+        Safe to call from any thread; works whether or not the server is running.
+        """
+        panel = compose_panel(result, self.max_width)
+        ok, buf = cv2.imencode(
+            ".jpg", cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        )
+        if not ok:  # pragma: no cover - OpenCV always encodes a uint8 RGB image
+            raise MutualSenseError("OpenCV could not encode the viewer panel as JPEG.", "check the OpenCV install.")
+        objects = [
+            {
+                "box": list(o.box),
+                "score": o.score,
+                "area_fraction": o.area_fraction,
+                "median_distance_m": o.median_distance_m,
+                "valid_depth_fraction": o.valid_depth_fraction,
+            }
+            for o in result.objects
+        ]
+        with self._lock:
+            number = self._frame_number + 1
+            body = {
+                **(dict(stats) if stats else {}),
+                "frame_number": number,
+                "time": time.time(),
+                "result": {
+                    "color_frame_number": result.color_frame_number,
+                    "depth_frame_number": result.depth_frame_number,
+                    "skew_ms": result.skew_ms,
+                    "skew_flagged": result.skew_flagged,
+                    "latency_ms": dict(result.latency_ms),
+                    "objects": objects,
+                    "panel_size": [panel.shape[1], panel.shape[0]],
+                },
+            }
+            self._stats = json.dumps(_jsonable(body)).encode()
+            self._jpegs[number] = buf.tobytes()
+            while len(self._jpegs) > _KEEP_JPEGS:
+                self._jpegs.popitem(last=False)
+            self._frame_number = number
+            self._new_frame.notify_all()
+
+    def snapshot(self, frame_number: int | None = None) -> tuple[bytes | None, bytes | None]:
+        """(JPEG, latest stats JSON), both None before the first update.
+
+        The JPEG is that of ``frame_number`` while it is among the last few, else the latest.
+        """
+        with self._lock:
+            if not self._jpegs:
+                return None, None
+            jpeg = self._jpegs.get(frame_number) if frame_number is not None else None
+            return jpeg if jpeg is not None else next(reversed(self._jpegs.values())), self._stats
+
+    def wait_for_frame(self, after: int | None, timeout: float) -> int:
+        """Block until ``frame_number > after`` (or ``timeout`` s, or stop()); returns the frame number."""
+        with self._new_frame:
+            self._new_frame.wait_for(lambda: self._frame_number > (after or 0) or self._stopping, timeout)
+            return self._frame_number

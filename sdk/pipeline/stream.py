@@ -1,0 +1,441 @@
+"""The streaming pipeline: capture in its own thread, newest frameset wins, inference never blocks the camera.
+
+``with mutualsense.open(bundle, source="synthetic") as stream: for result in stream: ...``
+
+Counters are exact (design.md §8): every frameset the source delivered is either processed,
+dropped for RGB-depth skew, or dropped by back-pressure (replaced in the one-slot buffer by a newer
+one, or still waiting there when the stream is closed). Sources that are not live (a recording or
+generator replayed as fast as possible) are read on demand and lose nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+
+from mutualsense.align import DepthAligner
+from mutualsense.backends.factory import open_backend
+from mutualsense.bundle import Bundle
+from mutualsense.errors import MutualSenseError, SourceError
+from mutualsense.pipeline.postprocess import make_result
+from mutualsense.pipeline.prepare import Prepared
+from mutualsense.pipeline.slots import CameraState
+from mutualsense.pipeline.stats import PipelineStats
+from mutualsense.preprocess import preprocess_depth, preprocess_rgb
+from mutualsense.results import SaliencyResult
+from mutualsense.sources.base import Source, SourceEnded
+from mutualsense.sources.frameset import FrameSet
+from mutualsense.sources.spec import open_source
+from mutualsense.spatial import SpatialOptions, SpatialStep
+
+__all__ = ["Stream", "open"]
+
+log = logging.getLogger(__name__)
+
+SkewPolicy = Literal["drop", "flag"]
+ResultCallback = Callable[[SaliencyResult], None]
+
+
+class Stream:
+    """A running pipeline: iterate for results, or register callbacks with :meth:`on_result` and :meth:`run`.
+
+    Args:
+        bundle: a bundle (or its folder) from ``mutualsense export``.
+        source: a source spec (``camera``, ``camera:SERIAL``, ``synthetic?fps=30``, a recording path) or a Source.
+        sources: several sources at once (one capture thread each, one shared backend); results carry
+            their source's name in ``SaliencyResult.source``. When the bundle's batch is at least the number
+            of sources, framesets of different cameras are inferred in one batch; otherwise in turn.
+        backend: ``ort`` (ONNX Runtime, everywhere) or ``tensorrt`` (an engine built for this device).
+        max_skew_ms: RGB-depth sensor-timestamp skew limit; None accepts any skew.
+        skew_policy: ``drop`` framesets over the limit, or ``flag`` them and keep going.
+        threshold: saliency threshold for masks and objects.
+        stall_timeout_s: a source that delivers nothing for this long is reported as stalled.
+        threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
+            uses to align and preprocess the next frameset while the model runs).
+        reconnect: restart a source that fails or stalls (default: live cameras yes, files and generators
+            no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
+            (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        objects_3d: locate objects in 3D and track them (``obj.position_m``, ``extent_m``, ``track_id``,
+            ``velocity_mps``; see :mod:`mutualsense.objects3d` and :mod:`mutualsense.tracking`).
+        camera_to_robot: optional 4×4 rigid transform (camera frame → robot frame): adds
+            ``obj.position_robot_m`` and ``obj.extent_robot_m``.
+        points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).
+        smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle | str | os.PathLike[str],
+        source: str | Source = "synthetic",
+        backend: str = "ort",
+        max_skew_ms: float | None = None,
+        skew_policy: SkewPolicy = "drop",
+        threshold: float = 0.5,
+        stall_timeout_s: float = 5.0,
+        read_timeout_ms: int = 200,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+        sources: Sequence[str | Source] | None = None,
+        reconnect: bool | None = None,
+        reconnect_attempts: int = 5,
+        reconnect_backoff_s: float = 0.5,
+        objects_3d: bool = True,
+        camera_to_robot: Any = None,
+        points: int = 0,
+        smooth_s: float = 0.0,
+    ) -> None:
+        if skew_policy not in ("drop", "flag"):
+            raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
+        opened = [open_source(s) if isinstance(s, str) else s for s in (sources or [source])]
+        if not opened:
+            raise MutualSenseError("no source given.", "pass source=... or sources=[...].")
+        names = [s.name for s in opened]
+        self.cameras = [
+            CameraState(s, s.name if names.count(s.name) == 1 else f"{s.name}#{i}") for i, s in enumerate(opened)
+        ]
+        for cam in self.cameras:
+            cam.source.name = cam.name  # results and counters are tagged with a unique name
+            # live cameras are restarted after a failure (unplugged, USB reset); files and generators end
+            cam.reconnect = bool(getattr(cam.source, "reconnectable", False)) if reconnect is None else reconnect
+        self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
+        self.source = opened[0]
+        self.spec = self.bundle.input_spec
+        self.backend = open_backend(backend, self.bundle, providers, threads)
+        self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
+        self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
+        self.spatial = SpatialStep(
+            SpatialOptions(locate=objects_3d, camera_to_robot=camera_to_robot, max_points=points, smooth_s=smooth_s)
+        )
+        self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
+        self._stop = threading.Event()
+        self._wake_inference = threading.Event()
+        self._wake_results = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._error: BaseException | None = None
+        self._aligners: dict[str, DepthAligner] = {}
+        self._callbacks: list[ResultCallback] = []
+        self._lock = threading.Lock()
+        self._open = False
+
+    @property
+    def camera_stats(self) -> dict[str, PipelineStats]:
+        """Counters per source name (each obeys produced = processed + dropped_by_skew + dropped_by_backpressure)."""
+        return {cam.name: cam.stats for cam in self.cameras}
+
+    def _count(self, cam: CameraState, counter: str, n: int = 1) -> None:
+        """Add to one counter of a camera and of the total (caller holds the lock)."""
+        setattr(cam.stats, counter, getattr(cam.stats, counter) + n)
+        setattr(self.stats, counter, getattr(self.stats, counter) + n)
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Stream:
+        self.backend.__enter__()
+        started: list[Source] = []
+        try:
+            for cam in self.cameras:
+                cam.source.start()
+                started.append(cam.source)
+        except BaseException:
+            for src in started:
+                src.stop()
+            self.backend.__exit__(None, None, None)
+            raise
+        self._open = True
+        for cam in self.cameras:
+            cam.live = bool(getattr(cam.source, "real_time", True))
+            t = threading.Thread(target=self._capture, args=(cam,), name=f"capture-{cam.name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._infer, name="inference", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop capture, release the sources and the backend; idempotent."""
+        if not self._open:
+            return
+        self._open = False
+        self._stop.set()
+        self._wake_inference.set()
+        for t in self._threads:
+            t.join(timeout=max(2.0, self.read_timeout_ms / 1000 * 3))
+            if t.is_alive():
+                log.warning("thread %s did not stop in time", t.name)
+        with self._lock:
+            for cam in self.cameras:
+                for slot in (cam.prepared, cam.inferred):
+                    if slot.take_pending() is not None:
+                        self._count(cam, "dropped_by_backpressure")
+                cam.stats.source_frame_gaps = cam.source.counters.frame_gaps
+            self.stats.source_frame_gaps = sum(cam.stats.source_frame_gaps for cam in self.cameras)
+        try:
+            for cam in self.cameras:
+                cam.source.stop()
+        finally:
+            self.backend.__exit__(None, None, None)
+
+    def advice(self) -> list[str]:
+        """What to change when a camera lost frames (USB bandwidth) or framesets were dropped for skew."""
+        tips = []
+        for cam in self.cameras:
+            s = cam.stats
+            if s.source_frame_gaps:
+                tips.append(
+                    f"{cam.name} lost {s.source_frame_gaps} frames before they reached MutualSense (USB bandwidth or "
+                    "power): lower its colour or depth resolution or frame rate (e.g. depth 848x480@30 → 640x360@30 "
+                    "or 424x240@30), put each camera on its own USB 3 controller, or use a powered hub."
+                )
+            if s.dropped_by_skew:
+                tips.append(
+                    f"{cam.name}: {s.dropped_by_skew} framesets exceeded the RGB-depth skew limit: raise --max-skew-ms "
+                    "or run colour and depth at the same frame rate."
+                )
+        return tips
+
+    # ------------------------------------------------------------------ capture threads
+    def _capture(self, cam: CameraState) -> None:
+        try:
+            while True:
+                try:
+                    self._capture_frames(cam)
+                    return  # the source ended, or the stream was closed
+                except SourceError as exc:
+                    if not cam.reconnect or self._stop.is_set():
+                        raise
+                    self._reconnect(cam, exc)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._error = self._error or exc
+            self._stop.set()
+        finally:
+            cam.prepared.close()
+            self._wake_inference.set()
+
+    def _reconnect(self, cam: CameraState, cause: SourceError) -> None:
+        """Restart a live camera with exponential back-off; re-raise ``cause`` when every attempt failed."""
+        for attempt in range(self.reconnect_attempts):
+            delay = min(self.reconnect_backoff_s * 2**attempt, 8.0)
+            log.warning(
+                "%s: %s Reconnecting in %.1f s (attempt %d of %d).",
+                cam.name,
+                cause.what,
+                delay,
+                attempt + 1,
+                self.reconnect_attempts,
+            )
+            with self._lock:
+                self._count(cam, "reconnects")
+            try:
+                cam.source.stop()
+            except SourceError as exc:
+                log.debug("stopping %s: %s", cam.name, exc)
+            if self._stop.wait(delay):
+                return
+            try:
+                cam.source.start()
+                return
+            except SourceError as exc:
+                cause = exc
+        raise SourceError(
+            f"{cam.name} failed and {self.reconnect_attempts} reconnection attempts did not bring it back: "
+            f"{cause.what}",
+            cause.remedy or "check the camera's cable and USB port.",
+        )
+
+    def _capture_frames(self, cam: CameraState) -> None:
+        last = time.monotonic()
+        # A live source (camera, anything paced in real time) is never made to wait: the newest
+        # frameset wins. A recording or generator replayed as fast as possible is read on demand
+        # instead, so nothing is decoded only to be dropped.
+        while not self._stop.is_set():
+            if not cam.live:
+                cam.prepared.wait_empty(self._stop)
+                if self._stop.is_set():
+                    break
+            try:
+                fs = cam.source.read(self.read_timeout_ms)
+            except SourceEnded:
+                break
+            if fs is None:
+                with self._lock:
+                    self._count(cam, "read_timeouts")
+                if time.monotonic() - last > self.stall_timeout_s:
+                    raise SourceError(
+                        f"source {cam.name} delivered nothing for {self.stall_timeout_s:.1f} s.",
+                        "check the cable/USB port (a USB 3 port is needed at full rate) or the recording.",
+                    )
+                continue
+            last = time.monotonic()
+            flagged = self.max_skew_ms is not None and abs(fs.skew_ms) > self.max_skew_ms
+            with self._lock:
+                self._count(cam, "produced")
+                if flagged and self.skew_policy == "drop":
+                    self._count(cam, "dropped_by_skew")
+                    continue
+            prepared = self.prepare(fs)
+            with self._lock:
+                if cam.prepared.put((fs, flagged, prepared)):
+                    self._count(cam, "dropped_by_backpressure")
+            self._wake_inference.set()
+
+    # ------------------------------------------------------------------ inference thread
+    def _infer(self) -> None:
+        batch, turn = self.bundle.batch, 0
+        try:
+            while not self._stop.is_set():
+                ready: list[tuple[CameraState, Any]] = []
+                n = len(self.cameras)
+                for i in range(n):  # round-robin start, so no camera is served first every time
+                    cam = self.cameras[(turn + i) % n]
+                    item = cam.prepared.take_pending()
+                    if item is not None:
+                        ready.append((cam, item))
+                turn += 1
+                if not ready:
+                    if all(cam.prepared.finished for cam in self.cameras):
+                        break
+                    self._wake_inference.wait(0.05)
+                    self._wake_inference.clear()
+                    continue
+                for start in range(0, len(ready), batch):
+                    group = ready[start : start + batch]
+                    rgb = np.concatenate([item[2].rgb for _, item in group])
+                    depth = np.concatenate([item[2].depth for _, item in group])
+                    if len(group) < batch:  # pad a fixed-batch model with copies of the last frameset
+                        rgb = np.concatenate([rgb, np.repeat(rgb[-1:], batch - len(group), axis=0)])
+                        depth = np.concatenate([depth, np.repeat(depth[-1:], batch - len(group), axis=0)])
+                    t0 = time.monotonic()
+                    logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
+                    t1 = time.monotonic()
+                    for k, (cam, (fs, flagged, prepared)) in enumerate(group):
+                        if not cam.live:
+                            cam.inferred.wait_empty(self._stop)
+                        with self._lock:
+                            if cam.inferred.put((fs, flagged, prepared, logits[k, 0], t0, t1)):
+                                self._count(cam, "dropped_by_backpressure")
+                        self._wake_results.set()
+        except BaseException as exc:
+            self._error = self._error or exc
+            self._stop.set()
+        finally:
+            for cam in self.cameras:
+                cam.inferred.close()
+            self._wake_results.set()
+
+    def prepare(self, fs: FrameSet) -> Prepared:
+        """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
+        t0 = time.monotonic()
+        spec = self.spec
+        grid = (spec.height, spec.width)
+        aligner = self._aligners.get(fs.source)
+        if aligner is None or not aligner.matches_frameset(fs, grid):
+            aligner = self._aligners[fs.source] = DepthAligner(
+                fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid
+            )
+        depth = aligner(fs.depth, fs.depth_scale)
+        t1 = time.monotonic()
+        rgb = preprocess_rgb(fs.color, spec)[None]
+        d = preprocess_depth(depth, fs.depth_scale, spec)[None]
+        t2 = time.monotonic()
+        return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+
+    def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
+        """Run one frameset through every stage in the calling thread (no queues, no drops)."""
+        prepared = self.prepare(fs)
+        batch = self.bundle.batch
+        rgb, depth = np.repeat(prepared.rgb, batch, axis=0), np.repeat(prepared.depth, batch, axis=0)
+        t0 = time.monotonic()
+        logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
+        return self.postprocess(fs, flagged, prepared, logits, t0, time.monotonic())
+
+    def postprocess(
+        self,
+        fs: FrameSet,
+        flagged: bool,
+        prepared: Prepared,
+        logits: np.ndarray,
+        inference_started: float,
+        inference_finished: float,
+    ) -> SaliencyResult:
+        """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
+        return make_result(
+            fs,
+            flagged,
+            prepared,
+            logits,
+            inference_started,
+            inference_finished,
+            self.spec,
+            self.threshold,
+            self.spatial,
+        )
+
+    def __iter__(self) -> Iterator[SaliencyResult]:
+        if not self._open:
+            raise MutualSenseError("the stream is not open.", "use `with mutualsense.open(...) as stream:`.")
+        turn = 0
+        while True:
+            item, cam = None, None
+            n = len(self.cameras)
+            for i in range(n):  # each camera in turn
+                cam = self.cameras[(turn + i) % n]
+                item = cam.inferred.take_pending()
+                if item is not None:
+                    turn = (turn + i + 1) % n
+                    break
+            if item is None or cam is None:
+                if all(c.inferred.finished for c in self.cameras):
+                    if self._error is not None:
+                        raise self._error
+                    return
+                self._wake_results.wait(0.05)
+                self._wake_results.clear()
+                continue
+            result = self.postprocess(*item)
+            with self._lock:
+                self._count(cam, "processed")
+                if result.skew_flagged:
+                    self._count(cam, "skew_flagged")
+            for cb in self._callbacks:
+                cb(result)
+            yield result
+
+    def on_result(self, fn: ResultCallback) -> ResultCallback:
+        """Call ``fn(result)`` for every result (usable as a decorator); drive it with :meth:`run`."""
+        self._callbacks.append(fn)
+        return fn
+
+    def run(self, max_results: int | None = None) -> PipelineStats:
+        """Process until the source ends (or ``max_results``), calling the registered callbacks."""
+        for n, _ in enumerate(self, start=1):
+            if max_results is not None and n >= max_results:
+                break
+        return self.stats
+
+
+def open(  # noqa: A001 - mirrors the builtin on purpose: mutualsense.open(bundle, source=...)
+    bundle: Bundle | str | os.PathLike[str],
+    source: str | Source = "synthetic",
+    sources: Sequence[str | Source] | None = None,
+    **kwargs: Any,
+) -> Stream:
+    """Open a stream: ``with mutualsense.open("bundle", source="camera") as stream: for r in stream: ...``.
+
+    ``sources=["camera:A", "camera:B"]`` streams several cameras through one backend. Keyword
+    arguments are those of :class:`Stream`.
+    """
+    return Stream(bundle, source, sources=sources, **kwargs)
