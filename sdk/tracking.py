@@ -144,13 +144,32 @@ class Tracker3D:
         self._last_ms = timestamp_ms
         located = [i for i, o in enumerate(objects) if o.position_m is not None]
         measured = np.array([objects[i].position_m for i in located], dtype=np.float64).reshape(-1, 3)
+        matches = self._match(measured, dt)
+        out = list(objects)
+        for di, index in enumerate(located):
+            found = matches.get(di)
+            if found is None:
+                track = _Track(self._next_id, measured[di].copy(), np.zeros(3), timestamp_ms)
+                self._next_id += 1
+                self._tracks.append(track)
+                velocity = None
+            else:
+                track = found
+                self._correct(track, measured[di], dt, timestamp_ms)
+                velocity = (float(track.velocity[0]), float(track.velocity[1]), float(track.velocity[2]))
+            out[index] = replace(objects[index], track_id=track.track_id, velocity_mps=velocity)
+        self._tracks = [t for t in self._tracks if t.missed <= self.max_missed]
+        return tuple(out)
+
+    def _match(self, measured: np.ndarray, dt: float) -> dict[int, _Track]:
+        """Detection index → its track (optimal assignment inside the gate); unmatched tracks coast."""
         predicted = np.array([t.position + t.velocity * dt for t in self._tracks]).reshape(-1, 3)
         gate = self.gate_m + self.max_speed_mps * dt
         matches: dict[int, _Track] = {}
-        if len(self._tracks) and len(located):
+        if len(self._tracks) and len(measured):
             dist = np.linalg.norm(predicted[:, None, :] - measured[None, :, :], axis=2)
             # beyond the gate: a cost no in-gate pairing can exceed, so the assignment never trades one for it
-            cost = np.where(dist <= gate, dist, gate * (len(located) + len(self._tracks)) + 1.0)
+            cost = np.where(dist <= gate, dist, gate * (len(measured) + len(self._tracks)) + 1.0)
             for ti, di in assign(cost):
                 if dist[ti, di] <= gate:
                     matches[di] = self._tracks[ti]
@@ -159,29 +178,20 @@ class Tracker3D:
             if id(track) not in matched:
                 track.missed += 1
                 track.position = predicted[ti]
-        out = list(objects)
-        for di, index in enumerate(located):
-            track = matches.get(di)
-            if track is None:
-                track = _Track(self._next_id, measured[di].copy(), np.zeros(3), timestamp_ms)
-                self._next_id += 1
-                self._tracks.append(track)
-                velocity = None
-            else:
-                if track.hits == 1 and timestamp_ms > track.seen_ms:  # second sighting: velocity from two points
-                    # (a track seen once has v = 0, so coasting left its position where it was seen)
-                    track.velocity = (measured[di] - track.position) / ((timestamp_ms - track.seen_ms) / 1000.0)
-                    track.position = measured[di].copy()
-                else:
-                    prediction = track.position + track.velocity * dt
-                    residual = measured[di] - prediction
-                    track.position = prediction + self.alpha * residual
-                    if dt > 0:
-                        track.velocity = track.velocity + (self.beta / dt) * residual
-                track.hits += 1
-                track.missed = 0
-                track.seen_ms = timestamp_ms
-                velocity = (float(track.velocity[0]), float(track.velocity[1]), float(track.velocity[2]))
-            out[index] = replace(objects[index], track_id=track.track_id, velocity_mps=velocity)
-        self._tracks = [t for t in self._tracks if t.missed <= self.max_missed]
-        return tuple(out)
+        return matches
+
+    def _correct(self, track: _Track, measured: np.ndarray, dt: float, timestamp_ms: float) -> None:
+        """The alpha-beta filter's correction with one measurement (two-point velocity on the second sighting)."""
+        if track.hits == 1 and timestamp_ms > track.seen_ms:
+            # a track seen once has v = 0, so coasting left its position where it was seen
+            track.velocity = (measured - track.position) / ((timestamp_ms - track.seen_ms) / 1000.0)
+            track.position = measured.copy()
+        else:
+            prediction = track.position + track.velocity * dt
+            residual = measured - prediction
+            track.position = prediction + self.alpha * residual
+            if dt > 0:
+                track.velocity = track.velocity + (self.beta / dt) * residual
+        track.hits += 1
+        track.missed = 0
+        track.seen_ms = timestamp_ms

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from mutualsense.align import DepthAligner
+from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.objects3d import ObjectLocator
 from mutualsense.results import find_objects
 from mutualsense.sources import SyntheticSource
 from mutualsense.sources.base import SourceEnded
-from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.tracking import Tracker3D
 
 GRID = (192, 192)
