@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -18,6 +19,16 @@ from mutualsense.sources.spec import SOURCE_SPEC_HELP
 if TYPE_CHECKING:
     from mutualsense.outputs.publish import ZenohPublisher
     from mutualsense.outputs.viewer import WebViewer
+
+
+def read_robot_transform(path: Path) -> Any:
+    """The ``--robot-transform`` file's 4×4 matrix; its problems are reported in terms of the option."""
+    from mutualsense.objects3d import TransformError, load_transform
+
+    try:
+        return load_transform(path)
+    except TransformError as exc:
+        raise TransformError(f"--robot-transform {path}: {exc.what}", exc.remedy) from None
 
 
 def format_status(s: Mapping[str, Any]) -> str:
@@ -56,6 +67,23 @@ def stream(
     ] = None,
     publish_size: Annotated[str, typer.Option(help="Published saliency PNG size, WxH or full.")] = "160x120",
     publish_mode: Annotated[str, typer.Option(help="map (8-bit saliency) or mask (1-bit, > threshold).")] = "map",
+    robot_transform: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON or YAML file with the 4x4 camera-to-robot transform: objects also get robot-frame "
+            "positions and extents (and points, when published, are in the robot frame)."
+        ),
+    ] = None,
+    points: Annotated[
+        int,
+        typer.Option(help="3D points per object (0 = none); with --publish zenoh also on mutualsense/<camera>/points."),
+    ] = 0,
+    smooth_ms: Annotated[
+        float, typer.Option(help="Time constant of the saliency map's temporal smoothing in ms (0 = off).")
+    ] = 0.0,
+    objects_3d: Annotated[
+        bool, typer.Option(help="Locate objects in 3D and track them (position, extent, track id, velocity).")
+    ] = True,
 ) -> None:
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
 
@@ -68,15 +96,28 @@ def stream(
       [bold]mutualsense stream --bundle demo-fp32 --source synthetic?fps=30 --view web[/]  (open the printed URL)
       [bold]mutualsense stream --bundle demo-fp32 --source camera --publish zenoh --zenoh-config peer.json5[/]
       (subscribe with examples/subscribe.py; message format: docs/results.md)
+      [bold]mutualsense stream --bundle demo-fp32 --source camera --robot-transform cam2base.json --points 2048[/]
     """
     import cv2
 
     from mutualsense.errors import MutualSenseError
-    from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
+    from mutualsense.outputs.visualize import compose_panel
     from mutualsense.pipeline import Stream, stream_stats
 
     if view not in ("none", "web"):
         raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
+    camera_to_robot = None if robot_transform is None else read_robot_transform(robot_transform)
+    if points < 0:
+        raise MutualSenseError(f"--points must be 0 or more, got {points}.", "pass --points 0 (none) or e.g. 2048.")
+    if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
+        raise MutualSenseError(
+            f"--smooth-ms must be 0 or more, got {smooth_ms}.", "pass --smooth-ms 0 (off) or e.g. 100."
+        )
+    if (points or camera_to_robot is not None or smooth_ms) and not objects_3d:
+        raise MutualSenseError(
+            "--points, --robot-transform and --smooth-ms need the 3D step, but --no-objects-3d was given.",
+            "drop --no-objects-3d, or drop those options.",
+        )
     if not 0 <= port <= 65535:
         raise MutualSenseError(f"invalid --port {port}.", "pass a port in 1-65535, or 0 for any free port.")
     if save_overlay is not None:
@@ -92,7 +133,17 @@ def stream(
     skews: deque[float] = deque(maxlen=300)
     if camera_name is not None and len(source) > 1:
         raise MutualSenseError("--camera-name names one camera, but several --source were given.", "drop it.")
-    st = Stream(bundle, sources=source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)  # type: ignore[arg-type]
+    st = Stream(
+        bundle,
+        sources=source,
+        backend=backend,
+        max_skew_ms=max_skew_ms,
+        skew_policy=skew_policy,  # type: ignore[arg-type]
+        objects_3d=objects_3d,
+        camera_to_robot=camera_to_robot,
+        points=points,
+        smooth_s=smooth_ms / 1000.0,
+    )
     viewer: WebViewer | None = None
     publishers: dict[str, ZenohPublisher] = {}
     if publish not in ("none", "zenoh"):
@@ -108,9 +159,11 @@ def stream(
                 config=zenoh_config,
                 resolution=parse_resolution(publish_size),
                 mode=publish_mode,  # type: ignore[arg-type]
+                points=points > 0,
             ).open()
             publishers[cam.name] = publisher
-            console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
+            kinds = "saliency,objects,stats,points" if points else "saliency,objects,stats"
+            console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{{kinds}}}[/] (zenoh)")
     elif zenoh_config is not None:
         raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
     if view == "web":
@@ -124,9 +177,8 @@ def stream(
             for n, result in enumerate(st, start=1):
                 latencies.append(result.latency_ms["total"])
                 skews.append(result.skew_ms)
-                if save_overlay is not None and (fs := result.frameset) is not None:
-                    depth = colorize_depth(fs.depth, fs.depth_scale)
-                    panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
+                if save_overlay is not None and result.frameset is not None:
+                    panel = compose_panel(result, max_width=1 << 20)  # full resolution, objects labelled
                     prefix = f"{result.source}_" if len(st.cameras) > 1 else ""
                     out = save_overlay / f"{prefix}frame_{result.color_frame_number:06d}.png"
                     cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
