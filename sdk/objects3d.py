@@ -96,51 +96,51 @@ def validate_transform(matrix: object, name: str = "camera-to-robot transform") 
     if not np.all(np.isfinite(m)):
         raise TransformError(f"the {name} holds non-finite numbers.", remedy)
     if not np.allclose(m[3], (0.0, 0.0, 0.0, 1.0), atol=1e-9):
-        raise TransformError(f"the {name}'s last row must be 0 0 0 1, got {m[3].tolist()}.", remedy)
+        raise TransformError(f"the last row of the {name} must be 0 0 0 1, got {m[3].tolist()}.", remedy)
     r = m[:3, :3]
     if not np.allclose(r @ r.T, np.eye(3), atol=1e-3) or np.linalg.det(r) < 0:
         raise TransformError(
-            f"the {name}'s upper-left 3x3 block is not a rotation (orthonormal, determinant +1).",
+            f"the upper-left 3x3 block of the {name} is not a rotation (orthonormal, determinant +1).",
             "check the matrix: rows of R must be unit vectors at right angles; scale and mirroring are not allowed.",
         )
     return m
 
 
-def load_transform(path: str | Path) -> np.ndarray:
+def load_transform(path: str | Path, label: str | None = None) -> np.ndarray:
     """Read a 4×4 camera-to-robot transform from JSON or YAML: a 4×4 list, or ``{"matrix": [[...], ...]}``.
+
+    ``label`` names the file in messages (default: its path; the CLI passes ``--robot-transform PATH``).
 
     Raises:
         TransformError: the file is missing, unreadable, or does not hold a rigid 4×4 matrix.
     """
-    p = Path(path)
+    label = label or repr(str(path))
     try:
-        text = p.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise TransformError(
-            f"cannot read the transform file {str(path)!r}: {exc.strerror}.", "pass an existing JSON or YAML file."
-        ) from None
+        raise TransformError(f"cannot read {label}: {exc.strerror}.", "pass an existing JSON or YAML file.") from None
     try:
         data: object = json.loads(text)
     except json.JSONDecodeError as json_error:
-        data = _yaml_or_raise(text, str(path), json_error)
+        data = _yaml_or_raise(text, label, json_error)
     if isinstance(data, dict):
         data = data.get("matrix", data.get("camera_to_robot"))
-    return validate_transform(data, f"transform in {str(path)!r}")
+    return validate_transform(data, f"matrix in {label}")
 
 
-def _yaml_or_raise(text: str, path: str, json_error: json.JSONDecodeError) -> object:
+def _yaml_or_raise(text: str, label: str, json_error: json.JSONDecodeError) -> object:
     try:
         import yaml  # optional (PyYAML): JSON needs nothing
     except ImportError:
         raise TransformError(
-            f"{path!r} is not valid JSON ({json_error.msg}, line {json_error.lineno}), and PyYAML is not installed "
+            f"{label} is not valid JSON ({json_error.msg}, line {json_error.lineno}), and PyYAML is not installed "
             "to read it as YAML.",
             "write the matrix as JSON ([[1, 0, 0, 0], ...]) or `pip install pyyaml`.",
         ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TransformError(f"{path!r} is neither JSON nor YAML: {exc}.", "fix the file's syntax.") from None
+        raise TransformError(f"{label} is neither JSON nor YAML: {exc}.", "fix the file's syntax.") from None
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,6 @@ if TYPE_CHECKING:
     from mutualsense.outputs.viewer import WebViewer
 
 
-def read_robot_transform(path: Path) -> Any:
-    """The ``--robot-transform`` file's 4×4 matrix; its problems are reported in terms of the option."""
-    from mutualsense.objects3d import TransformError, load_transform
-
-    try:
-        return load_transform(path)
-    except TransformError as exc:
-        raise TransformError(f"--robot-transform {path}: {exc.what}", exc.remedy) from None
-
-
 def format_status(s: Mapping[str, Any]) -> str:
     """One status line from :func:`stream_stats`'s dict."""
     return (
@@ -106,7 +96,11 @@ def stream(
 
     if view not in ("none", "web"):
         raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
-    camera_to_robot = None if robot_transform is None else read_robot_transform(robot_transform)
+    camera_to_robot = None
+    if robot_transform is not None:
+        from mutualsense.objects3d import load_transform
+
+        camera_to_robot = load_transform(robot_transform, f"--robot-transform {robot_transform}")
     if points < 0:
         raise MutualSenseError(f"--points must be 0 or more, got {points}.", "pass --points 0 (none) or e.g. 2048.")
     if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
