@@ -39,10 +39,10 @@ import numpy as np  # noqa: E402
 from common import cpu_name, write_result  # noqa: E402
 
 from mutualsense.align import DepthAligner  # noqa: E402
-from mutualsense.objects3d import ObjectLocator  # noqa: E402
 from mutualsense.results import find_objects  # noqa: E402
 from mutualsense.sources import SyntheticSource  # noqa: E402
-from mutualsense.tracking import Tracker3D  # noqa: E402
+from mutualsense.spatial.objects3d import ObjectLocator  # noqa: E402
+from mutualsense.spatial.tracking import Tracker3D  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "objects3d_cpu.json"
 

@@ -200,7 +200,7 @@ def make_node() -> Any:
     from vision_msgs.msg import Detection2D, Detection2DArray, Detection3D, Detection3DArray, ObjectHypothesisWithPose
 
     import mutualsense
-    from mutualsense.objects3d import load_transform
+    from mutualsense.spatial.objects3d import load_transform
 
     class SaliencyNode(Node):  # type: ignore[misc]
         """Runs a mutualsense stream in a thread and publishes every result."""

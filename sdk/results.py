@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from mutualsense.objects3d import Placement
 from mutualsense.sources.frameset import FrameSet
+from mutualsense.spatial.objects3d import Placement
 
 __all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map", "sigmoid"]
 
@@ -18,9 +18,9 @@ __all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map", "s
 class SalientObject:
     """One connected salient region, in colour-image pixels; in 3D when the stream locates objects.
 
-    The 3D fields (see :mod:`mutualsense.objects3d`; camera frame: x right, y down, z forward, metres)
+    The 3D fields (see :mod:`mutualsense.spatial.objects3d`; camera frame: x right, y down, z forward, metres)
     are None when the object has too little valid depth or 3D is off; ``track_id`` and
-    ``velocity_mps`` (m/s, camera frame) come from :class:`~mutualsense.tracking.Tracker3D`;
+    ``velocity_mps`` (m/s, camera frame) come from :class:`~mutualsense.spatial.tracking.Tracker3D`;
     ``velocity_mps`` is None on a track's first frameset. ``points_m``: (N, 3) float32 camera-frame
     points, only when requested.
     """
@@ -107,7 +107,7 @@ def find_objects(
     """Connected regions of ``prob > threshold`` on the model grid, with boxes scaled to ``color_size`` (W, H).
 
     ``depth_m`` is the aligned depth in metres on the same grid as ``prob`` (0 = invalid). ``locate``
-    (an :class:`~mutualsense.objects3d.ObjectLocator`) adds each object's 3D fields from its region
+    (an :class:`~mutualsense.spatial.objects3d.ObjectLocator`) adds each object's 3D fields from its region
     mask, the box's top-left grid pixel and the depth in the box.
     """
     mask = (prob > threshold).astype(np.uint8)

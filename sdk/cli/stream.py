@@ -98,7 +98,7 @@ def stream(
         raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
     camera_to_robot = None
     if robot_transform is not None:
-        from mutualsense.objects3d import load_transform
+        from mutualsense.spatial.objects3d import load_transform
 
         camera_to_robot = load_transform(robot_transform, f"--robot-transform {robot_transform}")
     if points < 0:

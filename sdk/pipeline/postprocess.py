@@ -12,7 +12,7 @@ from mutualsense.pipeline.prepare import Prepared
 from mutualsense.preprocess import InputSpec
 from mutualsense.results import SaliencyResult, find_objects, saliency_map
 from mutualsense.sources.frameset import FrameSet
-from mutualsense.spatial import SpatialStep
+from mutualsense.spatial.step import SpatialStep
 
 __all__ = ["make_result"]
 

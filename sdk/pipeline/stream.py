@@ -34,7 +34,7 @@ from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.sources.spec import open_source
-from mutualsense.spatial import SpatialOptions, SpatialStep
+from mutualsense.spatial.step import SpatialOptions, SpatialStep
 
 __all__ = ["Stream", "open"]
 
@@ -64,7 +64,7 @@ class Stream:
             no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
             (at most 8 s); every attempt is counted in ``stats.reconnects``.
         objects_3d: locate objects in 3D and track them (``obj.position_m``, ``extent_m``, ``track_id``,
-            ``velocity_mps``; see :mod:`mutualsense.objects3d` and :mod:`mutualsense.tracking`).
+            ``velocity_mps``; see :mod:`mutualsense.spatial.objects3d` and :mod:`mutualsense.spatial.tracking`).
         camera_to_robot: optional 4×4 rigid transform (camera frame → robot frame): adds
             ``obj.position_robot_m`` and ``obj.extent_robot_m``.
         points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).

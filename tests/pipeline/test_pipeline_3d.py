@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import mutualsense
-from mutualsense.objects3d import TransformError
 from mutualsense.sources import SyntheticSource
+from mutualsense.spatial.objects3d import TransformError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from mutualsense.results import SalientObject
-from mutualsense.tracking import Tracker3D, assign
+from mutualsense.spatial.tracking import Tracker3D, assign
 
 
 @settings(max_examples=200, deadline=None)
@@ -82,7 +82,7 @@ def test_time_going_backwards_starts_afresh():
 
 
 def test_saliency_smoother_is_an_exponential_average_in_time():
-    from mutualsense.smoothing import SaliencySmoother
+    from mutualsense.spatial.smoothing import SaliencySmoother
 
     zero, one = np.zeros((4, 4), np.float32), np.ones((4, 4), np.float32)
     slow = SaliencySmoother(time_constant_s=0.1)

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mutualsense.objects3d import ObjectLocator, TransformError, grid_rays, load_transform, validate_transform
 from mutualsense.results import find_objects
 from mutualsense.sources.frameset import Intrinsics
+from mutualsense.spatial.objects3d import ObjectLocator, TransformError, grid_rays, load_transform, validate_transform
 
 COLOR = Intrinsics(640, 480, 615.0, 615.0, 319.5, 239.5)
 GRID = (192, 192)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mutualsense.errors import MutualSenseError
-from mutualsense.objects3d import ObjectLocator, validate_transform
 from mutualsense.results import SalientObject
-from mutualsense.smoothing import SaliencySmoother
 from mutualsense.sources.frameset import FrameSet
-from mutualsense.tracking import Tracker3D
+from mutualsense.spatial.objects3d import ObjectLocator, validate_transform
+from mutualsense.spatial.smoothing import SaliencySmoother
+from mutualsense.spatial.tracking import Tracker3D
 
 __all__ = ["SpatialOptions", "SpatialStep"]
 

@@ -14,11 +14,11 @@ import pytest
 
 from mutualsense.align import DepthAligner
 from mutualsense.evaluation.synthetic import SceneGenerator
-from mutualsense.objects3d import ObjectLocator
 from mutualsense.results import find_objects
 from mutualsense.sources import SyntheticSource
 from mutualsense.sources.base import SourceEnded
-from mutualsense.tracking import Tracker3D
+from mutualsense.spatial.objects3d import ObjectLocator
+from mutualsense.spatial.tracking import Tracker3D
 
 GRID = (192, 192)
 
