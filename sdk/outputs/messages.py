@@ -44,9 +44,11 @@ from mutualsense.outputs.objects3d_wire import (
     POINTS_KIND,
     SCHEMA_REVISION,
     DecodedPoints,
+    PointsError,
     decode_points,
     objects_3d_fields,
     points_payload,
+    split_header_line,
 )
 
 if TYPE_CHECKING:
@@ -92,7 +94,6 @@ COUNTERS = (
 )
 # counters that newer pipelines add; carried as counters when present (the schema allows extra integers)
 OPTIONAL_COUNTERS = ("reconnects",)
-_MAX_HEADER = 64 * 1024  # a saliency header is ~400 bytes; anything longer is not ours
 
 
 class MessageError(MutualSenseError, ValueError):
@@ -375,16 +376,11 @@ def decode_saliency(payload: bytes | bytearray | memoryview) -> DecodedSaliency:
         MessageError: no header line, invalid header, truncated or corrupt PNG, or a PNG whose size or
             length disagrees with the header.
     """
-    data = bytes(payload)
-    nl = data.find(b"\n", 0, _MAX_HEADER)
-    if nl < 0:
-        raise MessageError("saliency payload has no header line (expected JSON, a newline, then a PNG).")
     try:
-        header = json.loads(data[:nl].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MessageError(f"saliency header is not UTF-8 JSON ({type(exc).__name__}: {exc}).") from exc
+        header, png = split_header_line(payload, "saliency", "a PNG")
+    except PointsError as exc:
+        raise MessageError(exc.what) from exc
     validate_message(header, "saliency")
-    png = data[nl + 1 :]
     if len(png) != header["png_bytes"]:
         raise MessageError(f"saliency PNG is {len(png)} bytes, the header says {header['png_bytes']} (truncated?).")
     if not png.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -37,6 +37,7 @@ __all__ = [
     "DecodedPoints",
     "decode_points",
     "points_payload",
+    "split_header_line",
     "objects_3d_fields",
     "points_header",
     "PointsError",
@@ -44,7 +45,7 @@ __all__ = [
 
 SCHEMA_REVISION = 2
 POINTS_KIND = "points"
-_MAX_HEADER = 1 << 20
+_MAX_HEADER = 64 * 1024  # a header is a few hundred bytes; anything longer is not ours
 _POINT = np.dtype("<f4")
 
 
@@ -127,7 +128,24 @@ class DecodedPoints:
 
 
 class PointsError(MutualSenseError, ValueError):
-    """A payload is not a valid points message."""
+    """A payload is not a valid points message (or, from :func:`split_header_line`, any framed message)."""
+
+
+def split_header_line(payload: bytes | bytearray | memoryview, kind: str, data: str) -> tuple[Any, bytes]:
+    """A framed payload (``<header JSON line>\\n<data>``) → (the parsed header, the bytes after it).
+
+    Raises:
+        PointsError: no newline within the first 64 KiB, or a header that is not UTF-8 JSON.
+    """
+    raw = bytes(payload)
+    nl = raw.find(b"\n", 0, _MAX_HEADER)
+    if nl < 0:
+        raise PointsError(f"{kind} payload has no header line (expected JSON, a newline, then {data}).")
+    try:
+        header = json.loads(raw[:nl].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise PointsError(f"{kind} header is not UTF-8 JSON ({type(exc).__name__}: {exc}).") from exc
+    return header, raw[nl + 1 :]
 
 
 def decode_points(payload: bytes | bytearray | memoryview) -> DecodedPoints:
@@ -136,20 +154,12 @@ def decode_points(payload: bytes | bytearray | memoryview) -> DecodedPoints:
     Raises:
         PointsError: no header line, a wrong kind or layout, or a length that disagrees with the header.
     """
-    data = bytes(payload)
-    nl = data.find(b"\n", 0, _MAX_HEADER)
-    if nl < 0:
-        raise PointsError("points payload has no header line (expected JSON, a newline, then float32 data).")
-    try:
-        header = json.loads(data[:nl].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PointsError(f"points header is not UTF-8 JSON ({exc}).") from exc
+    header, body = split_header_line(payload, POINTS_KIND, "float32 data")
     kind = header.get("kind") if isinstance(header, dict) else None
     if kind != POINTS_KIND:
         raise PointsError(f"expected a points message, got kind {kind!r}.")
     if header.get("dtype") != "float32" or header.get("layout") != "xyz":
         raise PointsError(f"points must be float32 xyz, not {header.get('dtype')!r} {header.get('layout')!r}.")
-    body = data[nl + 1 :]
     count = header.get("point_count")
     if not isinstance(count, int) or len(body) != 12 * count:
         raise PointsError(f"points body is {len(body)} bytes; point_count {count!r} needs 12 each (truncated?).")

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
+from test_messages import make_result
 
 from mutualsense.outputs.messages import (
     MessageError,
@@ -26,7 +27,7 @@ from mutualsense.outputs.messages import (
     objects_message,
 )
 from mutualsense.pipeline import PipelineStats
-from mutualsense.results import SaliencyResult, SalientObject
+from mutualsense.results import SaliencyResult
 
 OLD_SCHEMA = json.loads((Path(__file__).parents[1] / "fixtures" / "results.v1.r1.json").read_text())
 T = np.array([[0, 0, 1, 0.1], [-1, 0, 0, 0.0], [0, -1, 0, 0.5], [0, 0, 0, 1]], np.float64)
@@ -43,14 +44,11 @@ def old_reader(message: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def result_3d(transform: bool = True) -> SaliencyResult:
-    rng = np.random.default_rng(0)
-    pts = rng.normal((0.1, -0.05, 1.0), 0.02, (50, 3)).astype(np.float32)
-    located = SalientObject(
-        (40, 30, 90, 60),
-        0.95,
-        0.08,
-        1.25,
-        0.9,
+    """test_messages' result, its first object located in 3D, tracked and with points."""
+    base = make_result()
+    pts = np.random.default_rng(0).normal((0.1, -0.05, 1.0), 0.02, (50, 3)).astype(np.float32)
+    located = replace(
+        base.objects[0],
         position_m=(0.1, -0.05, 1.0),
         extent_m=(0.2, 0.1, 0.03),
         position_robot_m=(1.1, -0.1, 0.55) if transform else None,
@@ -59,24 +57,7 @@ def result_3d(transform: bool = True) -> SaliencyResult:
         velocity_mps=(0.0, 0.1, -0.2),
         points_m=pts,
     )
-    flat = SalientObject((0, 0, 3, 3), 0.6, 0.001, None, 0.0)
-    return SaliencyResult(
-        saliency=rng.random((120, 160), dtype=np.float32),
-        objects=(located, flat),
-        threshold=0.5,
-        color_frame_number=42,
-        depth_frame_number=41,
-        color_timestamp_ms=1000.5,
-        depth_timestamp_ms=998.0,
-        clock_domain="synthetic",
-        skew_ms=2.5,
-        skew_flagged=False,
-        arrival_time=10.0,
-        result_time=10.02,
-        latency_ms={"total": 20.0},
-        source="synthetic",
-        camera_to_robot=T if transform else None,
-    )
+    return replace(base, objects=(located, base.objects[1]), camera_to_robot=T if transform else None)
 
 
 def test_objects_message_carries_3d_fields_in_a_parallel_array():
