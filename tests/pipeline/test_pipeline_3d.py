@@ -52,3 +52,18 @@ def test_3d_off_and_no_points_by_default(demo_bundle):
 def test_bad_transform_is_refused_before_anything_runs(demo_bundle):
     with pytest.raises(TransformError, match="4x4"):
         mutualsense.open(demo_bundle, source="synthetic", camera_to_robot=np.eye(3))
+
+
+def test_a_recorded_moving_object_keeps_one_id_through_pyrealsense2(demo_bundle, tmp_path):
+    pytest.importorskip("pyrealsense2", reason="recordings need pyrealsense2")
+    from mutualsense.sources import open_source, record
+
+    spec = "synthetic?motion=object&scene_s=100&real_time=0&color=320x240&depth=320x240&seed=1"
+    record(open_source(spec), tmp_path / "moving.db3", frames=20)
+    ids = []
+    with mutualsense.open(demo_bundle, source=str(tmp_path / "moving.db3")) as stream:
+        for r in stream:
+            located = [o for o in r.objects if o.position_m is not None]
+            assert located
+            ids.append(max(located, key=lambda o: o.area_fraction).track_id)
+    assert len(ids) == 20 and set(ids) == {ids[0]}
