@@ -2,9 +2,11 @@
 
 Framesets come from the synthetic source at 640×480 colour / 424×240 depth; depth is aligned into
 the model grid (192×192, the default) as the pipeline does, and the saliency map is the scene's true
-mask, slightly blurred (the model's quality is not what is measured here). Per frameset, in one
-thread with OpenCV limited to one thread, each variant runs ``--repeats`` times interleaved with the
-others and the frameset's time is the median of those runs:
+mask, slightly blurred (the model's quality is not what is measured here). In one thread with OpenCV
+limited to one thread, ``--repeats`` passes run over the recording (the trackers restart with each
+pass), each frameset through every variant in turn; a frameset's time is the fastest of its passes
+(as ``timeit`` does; on this shared machine the slower ones measure the scheduler, and the
+median over passes is recorded beside it):
 
 * ``2d``: ``find_objects`` (components, boxes, median distance) — today's postprocess object step;
 * ``3d``: the same with the :class:`ObjectLocator` and the :class:`Tracker3D` update;
@@ -163,27 +165,31 @@ def main() -> None:
             fn(prob, depth, t)
     for tracker in trackers.values():
         tracker.reset()
-    times: dict[str, list[float]] = {k: [] for k in variants}
+    # Passes over the whole recording; a frameset's time is the fastest of its passes (as timeit does):
+    # on a shared machine the others are the scheduler's, not ours. The medians are kept for comparison.
+    runs: dict[str, list[list[float]]] = {k: [[] for _ in data] for k in variants}
     located = n_objects = 0
-    for prob, depth, t in data:
-        runs: dict[str, list[float]] = {k: [] for k in variants}
-        for r in range(args.repeats):
+    for r in range(args.repeats):
+        for tracker in trackers.values():
+            tracker.reset()
+        for i, (prob, depth, t) in enumerate(data):
             for name, fn in variants.items():
-                if name != "2d" and r > 0:  # the tracker sees each frameset once; repeats re-run the locator only
-                    trackers[name].reset()
                 t0 = time.perf_counter()
                 objs = fn(prob, depth, t)
-                runs[name].append(1000 * (time.perf_counter() - t0))
-        for name in variants:
-            times[name].append(statistics.median(runs[name]))
-        n_objects += len(objs)  # type: ignore[arg-type]
-        located += sum(o.position_m is not None for o in objs)  # type: ignore[attr-defined]
+                runs[name][i].append(1000 * (time.perf_counter() - t0))
+            if r == 0:
+                n_objects += len(objs)  # type: ignore[arg-type]
+                located += sum(o.position_m is not None for o in objs)  # type: ignore[attr-defined]
+    times = {name: [min(x) for x in per_frame] for name, per_frame in runs.items()}
+    medians = {name: [statistics.median(x) for x in per_frame] for name, per_frame in runs.items()}
     added = [a - b for a, b in zip(times["3d"], times["2d"], strict=True)]
     added_points = [a - b for a, b in zip(times["3d+points"], times["2d"], strict=True)]
     result = {
         "added_ms": percentiles(added),
         "added_with_points_ms": percentiles(added_points),
         "per_variant_ms": {k: percentiles(v) for k, v in times.items()},
+        "added_ms_median_of_passes": percentiles([a - b for a, b in zip(medians["3d"], medians["2d"], strict=True)]),
+        "timing": "per frameset the fastest of the passes (median of passes in added_ms_median_of_passes)",
         "accuracy": accuracy(args.recordings, args.recording_frames, grid),
         "target_p95_ms": 1.0,
         "meets_target": bool(np.percentile(added, 95) <= 1.0),
