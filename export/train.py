@@ -211,7 +211,7 @@ def train(
     ``ranks`` defaults to what torchrun put in the environment (one process without it).
     """
     ranks = ranks or read_ranks()
-    check_options(opts, ranks.world_size)
+    check_options(opts, ranks.world_size, ranks.local_rank)
     device = resolve_device(opts.device, ranks.local_rank, ranks.world_size)
     precision = resolve_precision(opts.amp, device, opts.channels_last)
     data = TrainingData(opts.data, opts.seed)

@@ -66,6 +66,8 @@ def plot_curves(checkpoint: Path, history: list[dict[str, Any]]) -> Path | None:
     _, _, png = log_paths(checkpoint)
     epochs = [h["epoch"] for h in history]
     has_val = any("val_s_measure" in h for h in history)
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(10 if has_val else 5, 3.5), squeeze=False)
     ax = axes[0][0]
     ax.plot(epochs, [h["loss"] for h in history], marker="o", label="training loss")
@@ -83,6 +85,8 @@ def plot_curves(checkpoint: Path, history: list[dict[str, Any]]) -> Path | None:
         ax.set_title("validation")
         ax.grid(alpha=0.3)
         ax.legend()
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     tmp = png.with_name(f".{png.stem}.tmp-{os.getpid()}.png")
     fig.savefig(tmp, dpi=100)

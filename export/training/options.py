@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualsense.errors import DataError
-from mutualsense.export.training.device import check_amp, check_device_spec
+from mutualsense.export.training.device import check_amp, resolve_device
 
 __all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "TrainOptions", "check_options", "with_recipe"]
 
@@ -36,7 +36,7 @@ class TrainOptions:
     config: str | None = None
     data: tuple[str, ...] = ("synthetic",)
     epochs: int = 10
-    steps_per_epoch: int | None = 100
+    steps_per_epoch: int | None = None
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -93,7 +93,7 @@ def with_recipe(recipe: str | None, given: dict[str, Any]) -> TrainOptions:
             raise DataError(f"--recipe {recipe!r} is not a recipe.", f"use --recipe {' or --recipe '.join(RECIPES)}.")
         base = dict(RECIPES[recipe])
     known = {f.name for f in fields(TrainOptions)}
-    base.update({k: v for k, v in given.items() if v is not None and k in known})
+    base.update({k: v for k, v in given.items() if v is not None and k in known and k != "recipe"})
     return TrainOptions(**base, recipe=recipe)
 
 
@@ -102,7 +102,7 @@ def _positive(name: str, value: int | float | None) -> None:
         raise DataError(f"{name} must be positive (got {value}).", f"pass {name} 1 or more.")
 
 
-def check_options(opts: TrainOptions, world_size: int = 1) -> None:
+def check_options(opts: TrainOptions, world_size: int = 1, local_rank: int = 0) -> None:
     """Every usage mistake, in the option names the user typed, before any work starts."""
     for name, value in (
         ("--epochs", opts.epochs),
@@ -115,8 +115,7 @@ def check_options(opts: TrainOptions, world_size: int = 1) -> None:
         _positive(name, value)
     if opts.weight_decay < 0 or opts.workers < 0 or opts.backbone_lr_scale < 0:
         raise DataError("--weight-decay and --workers must not be negative.", "pass 0 or more.")
-    check_device_spec(opts.device)
-    check_amp(opts.amp)
+    check_amp(opts.amp, resolve_device(opts.device, local_rank, world_size))
     if opts.optimizer not in OPTIMIZERS:
         raise DataError(f"--optimizer {opts.optimizer!r} is not known.", "use --optimizer adamw or --optimizer sgd.")
     if opts.schedule not in SCHEDULES:
@@ -130,7 +129,8 @@ def check_options(opts: TrainOptions, world_size: int = 1) -> None:
     bad = [s for s in sizes if s < 32 or s % 32]
     if bad:
         flag = "--input-size" if opts.input_size and bad[0] in opts.input_size else "--scales"
-        raise DataError(f"{flag} {bad[0]} is not a positive multiple of 32.", f"use e.g. {flag} 352 (= 11 × 32).")
+        example = "--input-size 352 352" if flag == "--input-size" else "--scales 224,288,352"
+        raise DataError(f"{flag} {bad[0]} is not a positive multiple of 32.", f"use multiples of 32, e.g. {example}.")
     sources = (("--resume", opts.resume), ("--init", opts.init), ("--backbone-weights", opts.backbone_weights))
     starts = [name for name, path in sources if path is not None]
     if len(starts) > 1:
