@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mutualsense.datasets import RgbdSodDataset
 from mutualsense.errors import DataError
 from mutualsense.evaluation import LabelledFrame
+from mutualsense.evaluation.datasets import RgbdSodDataset
+from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import InputSpec, preprocess
-from mutualsense.synthetic import SceneGenerator
 
 __all__ = ["Batch", "TrainingData", "to_batch"]
 
