@@ -168,6 +168,11 @@ def check_options(opts: TrainOptions, world_size: int = 1, local_rank: int = 0) 
         raise DataError(
             f"--val {opts.val!r} is neither 'synthetic' nor a folder.", "pass --val synthetic or --val FOLDER."
         )
+    if "synthetic" in opts.data and len(opts.data) > 1:
+        raise DataError(
+            "--data synthetic cannot be combined with dataset folders.",
+            "train on generated scenes (--data synthetic) or on folders (--data A --data B), not both.",
+        )
     for item in opts.data:
         if item != "synthetic" and not Path(item).is_dir():
             raise DataError(

@@ -1,0 +1,70 @@
+"""``mutualsense train`` usage mistakes: exit 2, one paragraph naming the option typed, nothing written.
+
+All cases run in one fresh interpreter (the console script's ``main`` per case, stderr captured),
+so the suite pays for one torch import, not one per case.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="training needs torch (pip install mutualsense[export])")
+
+RUNNER = """
+import contextlib, io, json, sys
+from mutualsense.cli import main
+results = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(args)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    results.append([code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def test_train_usage_mistakes_exit_2_in_the_options_typed(tmp_path: Path) -> None:
+    out = tmp_path / "m.pt"
+    not_a_checkpoint = tmp_path / "x.pth"
+    not_a_checkpoint.write_bytes(b"x")
+    cases = [
+        (["--amp", "fp16"], "--amp fp16"),
+        (["--amp", "fp8"], "--amp"),
+        (["--device", "cuda"], "--device cuda"),
+        (["--device", "gpu:0"], "--device"),
+        (["--batch", "0"], "--batch"),
+        (["--epochs", "0"], "--epochs"),
+        (["--recipe", "paper"], "--backbone-weights"),
+        (["--recipe", "paper", "--backbone-weights", str(not_a_checkpoint)], "--data"),
+        (["--recipe", "quick"], "--recipe"),
+        (["--backbone-weights", str(not_a_checkpoint)], "--config"),
+        (["--config", "paper", "--backbone-weights", str(tmp_path / "absent.pth")], "--backbone-weights"),
+        (["--init", str(not_a_checkpoint), "--resume", str(not_a_checkpoint)], "--resume and --init"),
+        (["--init", str(not_a_checkpoint), "--config", "tiny"], "--config"),
+        (["--init", str(tmp_path / "absent.pt")], "--init"),
+        (["--scales", "224,250"], "--scales"),
+        (["--scales", "a,b"], "--scales"),
+        (["--input-size", "100", "96"], "--input-size"),
+        (["--optimizer", "adam"], "--optimizer"),
+        (["--schedule", "step"], "--schedule"),
+        (["--data", str(tmp_path / "missing")], "--data"),
+        (["--data", "synthetic", "--data", str(tmp_path)], "--data synthetic"),
+        (["--val", str(tmp_path / "missing")], "--val"),
+    ]
+    argv = [["train", "--out", str(out), *extra] for extra, _ in cases]
+    run = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(argv)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    for (extra, flag), (code, err) in zip(cases, json.loads(run.stdout), strict=True):
+        assert code == 2, (extra, err)
+        assert flag in err and "Fix:" in err, (extra, err)
+        assert "Traceback" not in err, (extra, err)
+    assert list(tmp_path.iterdir()) == [not_a_checkpoint]
