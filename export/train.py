@@ -238,13 +238,17 @@ def _run(
     scaler = precision.scaler()
     if start.optim_state is not None:
         _load_optim_state(optimizer, scaler, start.optim_state, opts)
+    workers = opts.workers
+    if workers is None:  # the GPU waits for decoding and augmentation unless they run beside it
+        cuda = precision.device.type == "cuda"
+        workers = min(8, max(1, (os.cpu_count() or 1) // ranks.local_world_size)) if cuda else 0
     steps = opts.steps_per_epoch or (max(1, len(data) // opts.batch_size) if len(data) else _SYNTHETIC_STEPS)
     total = opts.epochs * steps
     history, facts = start.history, {}
     t_start = time.perf_counter()
     for epoch in range(start.epoch, opts.epochs):
         loader = epoch_loader(
-            data, epoch, steps, opts.batch_size, ranks, model.config.input, opts.scales, opts.workers,
+            data, epoch, steps, opts.batch_size, ranks, model.config.input, opts.scales, workers,
             pin_memory=precision.device.type == "cuda",
         )  # fmt: skip
         t_epoch, losses = time.perf_counter(), []
@@ -345,6 +349,7 @@ def _facts(
         "amp": precision.amp,
         "channels_last": precision.channels_last,
         "freeze_bn": opts.freeze_bn,
+        "workers": opts.workers,
         **start.loaded_from,
         "loss": "structure (weighted BCE + weighted IoU)",
         "history": history,

@@ -54,7 +54,7 @@ class TrainOptions:
     amp: str = "off"
     channels_last: bool | None = None
     freeze_bn: bool = False
-    workers: int = 0
+    workers: int | None = None
     val: str | None = None
     val_count: int = 64
     recipe: str | None = None
@@ -113,7 +113,7 @@ def check_options(opts: TrainOptions, world_size: int = 1, local_rank: int = 0) 
         ("--threads", opts.threads),
     ):
         _positive(name, value)
-    if opts.weight_decay < 0 or opts.workers < 0 or opts.backbone_lr_scale < 0:
+    if opts.weight_decay < 0 or (opts.workers or 0) < 0 or opts.backbone_lr_scale < 0:
         raise DataError("--weight-decay and --workers must not be negative.", "pass 0 or more.")
     check_amp(opts.amp, resolve_device(opts.device, local_rank, world_size))
     if opts.optimizer not in OPTIMIZERS:

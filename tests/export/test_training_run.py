@@ -125,3 +125,21 @@ def test_the_triangle_schedule_peaks_at_half_the_run() -> None:
     lrs = [lr_at(s, 99, 0.05, "triangle") for s in range(99)]
     assert max(lrs) == pytest.approx(0.05, rel=0.02) and int(np.argmax(lrs)) in (48, 49)
     assert lrs[0] < 0.002 and lrs[-1] < 0.002
+
+
+def test_loader_workers_and_process_shares_read_the_one_sample_stream() -> None:
+    from mutualsense.export.training.distributed import Ranks
+    from mutualsense.export.training.loader import epoch_loader
+    from mutualsense.preprocess import InputSpec
+
+    data, spec = TrainingData(["synthetic"], seed=3), InputSpec(height=32, width=32)
+    whole = [b[0] for b in epoch_loader(data, 1, 2, 4, Ranks(), spec)]
+    threaded = [b[0] for b in epoch_loader(data, 1, 2, 4, Ranks(), spec, workers=1)]
+    shares = [[b[0] for b in epoch_loader(data, 1, 2, 4, Ranks(r, 2, r, 2), spec)] for r in (0, 1)]
+    assert len(whole) == 2 and whole[0].shape == (4, 3, 32, 32)
+    for step in range(2):
+        assert torch.equal(threaded[step], whole[step])
+        together = torch.cat([shares[0][step], shares[1][step]])
+        # each step of the two processes holds exactly the samples of the one-process step
+        assert sorted(x.sum().item() for x in together) == sorted(x.sum().item() for x in whole[step])
+    assert not torch.equal(whole[0], whole[1])
