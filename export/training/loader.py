@@ -68,7 +68,9 @@ def epoch_loader(
     """This process's batches of epoch ``epoch`` (``global_batch / world_size`` samples each)."""
     length = steps * global_batch
     window = EpochWindow(data, epoch * length, length, global_batch, spec, tuple(scales))
-    sampler = DistributedSampler(window, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=False)
+    sampler: DistributedSampler[int] = DistributedSampler(
+        window, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=False
+    )
     return DataLoader(
         window,
         batch_size=global_batch // ranks.world_size,
