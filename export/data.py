@@ -23,7 +23,7 @@ from mutualsense.evaluation.datasets import RgbdSodDataset
 from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import InputSpec, preprocess
 
-__all__ = ["Batch", "TrainingData", "to_batch"]
+__all__ = ["Batch", "TrainingData", "check_data", "to_batch"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,23 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
+def check_data(data: Sequence[str]) -> None:
+    """Reject ``--data`` values that name no training data (before any work starts)."""
+    if not data:
+        raise DataError("no training data given.", "pass --data synthetic or --data FOLDER (repeatable).")
+    if "synthetic" in data and len(data) > 1:
+        raise DataError(
+            "--data synthetic cannot be combined with dataset folders.",
+            "train on generated scenes (--data synthetic) or on folders (--data A --data B), not both.",
+        )
+    for item in data:
+        if item != "synthetic" and not Path(item).is_dir():
+            raise DataError(
+                f"--data {item!r} is neither 'synthetic' nor a folder.",
+                "pass --data synthetic or an RGB-D SOD dataset folder with RGB/, depth/ and GT/.",
+            )
+
+
 class TrainingData:
     """The deterministic training sample stream of one or several ``--data`` values.
 
@@ -80,27 +97,14 @@ class TrainingData:
     """
 
     def __init__(self, data: Sequence[str], seed: int, augment: bool = True) -> None:
-        if not data:
-            raise DataError("no training data given.", "pass --data synthetic or --data FOLDER (repeatable).")
+        check_data(data)
         self.seed = seed
         self.augment = augment
         self.synthetic = list(data) == ["synthetic"]
         self.datasets: list[RgbdSodDataset] = []
         if self.synthetic:
             return
-        if "synthetic" in data:
-            raise DataError(
-                "--data synthetic cannot be combined with dataset folders.",
-                "train on generated scenes (--data synthetic) or on folders (--data A --data B), not both.",
-            )
-        for item in data:
-            path = Path(item)
-            if not path.is_dir():
-                raise DataError(
-                    f"--data {item!r} is neither 'synthetic' nor a folder.",
-                    "pass --data synthetic or an RGB-D SOD dataset folder with RGB/, depth/ and GT/.",
-                )
-            self.datasets.append(RgbdSodDataset(path))
+        self.datasets = [RgbdSodDataset(Path(item)) for item in data]
         self._offsets = np.cumsum([0] + [len(d) for d in self.datasets])
         self._perm: tuple[int, np.ndarray] | None = None
 

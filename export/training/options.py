@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualsense.errors import DataError
+from mutualsense.export.data import check_data
 from mutualsense.export.training.device import check_amp, resolve_device
 
 __all__ = ["OPTIMIZERS", "RECIPES", "SCHEDULES", "TrainOptions", "check_options", "with_recipe"]
@@ -168,14 +169,4 @@ def check_options(opts: TrainOptions, world_size: int = 1, local_rank: int = 0) 
         raise DataError(
             f"--val {opts.val!r} is neither 'synthetic' nor a folder.", "pass --val synthetic or --val FOLDER."
         )
-    if "synthetic" in opts.data and len(opts.data) > 1:
-        raise DataError(
-            "--data synthetic cannot be combined with dataset folders.",
-            "train on generated scenes (--data synthetic) or on folders (--data A --data B), not both.",
-        )
-    for item in opts.data:
-        if item != "synthetic" and not Path(item).is_dir():
-            raise DataError(
-                f"--data {item!r} is neither 'synthetic' nor a folder.",
-                "pass --data synthetic or an RGB-D SOD dataset folder with RGB/, depth/ and GT/.",
-            )
+    check_data(opts.data)
