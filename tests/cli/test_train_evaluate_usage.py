@@ -1,4 +1,4 @@
-"""``mutualsense train`` usage mistakes: exit 2, one paragraph naming the option typed, nothing written.
+"""``mutualsense train`` / ``evaluate`` usage mistakes: exit 2, one paragraph naming the option typed, nothing written.
 
 All cases run in one fresh interpreter (the console script's ``main`` per case, stderr captured),
 so the suite pays for one torch import, not one per case.
@@ -30,6 +30,12 @@ for args in json.loads(sys.argv[1]):
     results.append([code, err.getvalue()])
 print(json.dumps(results))
 """
+
+
+def _run_all(argv: list[list[str]]) -> list[tuple[int, str]]:
+    run = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(argv)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return [(code, err) for code, err in json.loads(run.stdout)]
 
 
 def test_train_usage_mistakes_exit_2_in_the_options_typed(tmp_path: Path) -> None:
@@ -68,3 +74,22 @@ def test_train_usage_mistakes_exit_2_in_the_options_typed(tmp_path: Path) -> Non
         assert flag in err and "Fix:" in err, (extra, err)
         assert "Traceback" not in err, (extra, err)
     assert list(tmp_path.iterdir()) == [not_a_checkpoint]
+
+
+def test_evaluate_usage_mistakes_exit_2_before_loading_anything(tmp_path: Path) -> None:
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"not read")
+    cases = [
+        (["--data", str(tmp_path / "missing")], "--data"),
+        (["--data", "synthetic", "--data", str(tmp_path / "missing")], "--data"),
+        (["--subset", "odd"], "--subset"),
+        (["--device", "tpu"], "--device"),
+        (["--report", str(model)], "--report"),
+    ]
+    results = _run_all([["evaluate", str(model), *extra] for extra, _ in cases] + [["evaluate", "absent.pt"]])
+    for (extra, flag), (code, err) in zip(cases, results[:-1], strict=True):
+        assert code == 2, (extra, err)
+        assert flag in err and "Fix:" in err and "Traceback" not in err, (extra, err)
+    code, err = results[-1]
+    assert code == 2 and "does not exist" in err
+    assert sorted(tmp_path.iterdir()) == [model]
