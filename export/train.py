@@ -147,8 +147,13 @@ def _freeze_batchnorm(model: nn.Module) -> None:
             m.eval()
 
 
-def _prepare(model: MutualSenseNet, opts: TrainOptions, ranks: Ranks, precision: Precision) -> nn.Module:
-    """Move the model to its device and wrap it for several processes (SyncBatchNorm on CUDA)."""
+def _prepare(
+    model: MutualSenseNet, opts: TrainOptions, ranks: Ranks, precision: Precision
+) -> tuple[MutualSenseNet, nn.Module]:
+    """Move the model to its device and wrap it for several processes (SyncBatchNorm on CUDA).
+
+    Returns the model (its BatchNorm layers converted where synchronised) and the module to call.
+    """
     device = precision.device
     if ranks.distributed and device.type == "cuda" and not opts.freeze_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[assignment]
@@ -164,9 +169,9 @@ def _prepare(model: MutualSenseNet, opts: TrainOptions, ranks: Ranks, precision:
     if opts.freeze_bn:
         _freeze_batchnorm(model)
     if not ranks.distributed:
-        return model
+        return model, model
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=True)
+    return model, nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=True)
 
 
 def _set_threads(opts: TrainOptions, ranks: Ranks) -> None:
@@ -232,8 +237,7 @@ def _run(
     data: TrainingData,
 ) -> dict[str, Any]:
     start = _start(opts)
-    model = start.model
-    net = _prepare(model, opts, ranks, precision)
+    model, net = _prepare(start.model, opts, ranks, precision)
     optimizer = _optimizer(model, opts)
     scaler = precision.scaler()
     if start.optim_state is not None:
@@ -245,6 +249,10 @@ def _run(
     steps = opts.steps_per_epoch or (max(1, len(data) // opts.batch_size) if len(data) else _SYNTHETIC_STEPS)
     total = opts.epochs * steps
     history, facts = start.history, {}
+    log.info(
+        "training on %s, amp %s, channels-last %s, %d processes, %d steps per epoch",
+        precision.device, precision.amp, "on" if precision.channels_last else "off", ranks.world_size, steps,
+    )  # fmt: skip
     t_start = time.perf_counter()
     for epoch in range(start.epoch, opts.epochs):
         loader = epoch_loader(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mutualsense.cli import app
@@ -106,6 +108,11 @@ def train(
 
 def _run_with_progress(mod: ModuleType, opts: Any, out: Path, ranks: Any) -> None:
     console = Console()
+    # the trainer's own lines (device and precision, backbone tensors loaded/adapted/missing, warnings)
+    handler = RichHandler(console=console, show_path=False, show_level=False)
+    trainer_log = logging.getLogger("mutualsense.export")
+    trainer_log.addHandler(handler)
+    trainer_log.setLevel(logging.INFO)
     per = opts.batch_size // ranks.world_size
     console.print(f"global batch {opts.batch_size} = {ranks.world_size} process(es) × {per} samples per step")
     columns = (
@@ -133,7 +140,10 @@ def _run_with_progress(mod: ModuleType, opts: Any, out: Path, ranks: Any) -> Non
                 logged[0] = len(p.history)
                 progress.console.log(_epoch_line(p.history[-1]))
 
-        facts = mod.train(opts, out, on_step, ranks)
+        try:
+            facts = mod.train(opts, out, on_step, ranks)
+        finally:
+            trainer_log.removeHandler(handler)
     console.log(_epoch_line(facts["history"][-1]))
     console.print(
         f"[green]wrote[/] {out} and its metrics ({facts['seconds']:.0f} s of training on {facts['device']}, "
