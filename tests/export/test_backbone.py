@@ -26,10 +26,13 @@ def _torchvision_resnet50() -> torch.nn.Module:
     them and fails. The model code is plain Python: import ``torchvision.models.resnet`` under a
     package object that skips that registration (the library's files, unchanged).
     """
+    before = set(sys.modules)
     try:
         import torchvision.models as tvm
     except (RuntimeError, OSError):
-        sys.modules.pop("torchvision", None)
+        for name in set(sys.modules) - before:
+            if name.split(".")[0] == "torchvision":
+                del sys.modules[name]
         spec = importlib.util.find_spec("torchvision")
         assert spec is not None and spec.submodule_search_locations is not None
         pkg = types.ModuleType("torchvision")
@@ -39,6 +42,9 @@ def _torchvision_resnet50() -> torch.nn.Module:
         tvm = importlib.import_module("torchvision.models")
     torch.manual_seed(3)
     net = tvm.resnet50()
+    for name in set(sys.modules) - before:  # leave no stub behind for other tests
+        if name.split(".")[0] == "torchvision":
+            del sys.modules[name]
     # Non-trivial BN statistics, so the eval-mode features depend on every loaded buffer.
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
