@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from mutualsense.errors import DataError
-from mutualsense.evaluation import LabelledFrame
+from mutualsense.evaluation.data import LabelledFrame, parse_data_spec
 from mutualsense.evaluation.datasets import RgbdSodDataset
 from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import InputSpec, preprocess
@@ -67,20 +67,38 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
 
-def check_data(data: Sequence[str]) -> None:
-    """Reject ``--data`` values that name no training data (before any work starts)."""
+def check_data(data: Sequence[str], option: str = "--data") -> None:
+    """Reject values that name no training data (before any work starts), in the option's name.
+
+    Values are data specs (:func:`~mutualsense.evaluation.data.parse_data_spec`); training takes
+    ``synthetic`` (seeded by ``--seed``) or dataset folders — recordings carry no masks to learn from.
+    """
     if not data:
-        raise DataError("no training data given.", "pass --data synthetic or --data FOLDER (repeatable).")
+        raise DataError("no training data given.", f"pass {option} synthetic or {option} FOLDER (repeatable).")
     if "synthetic" in data and len(data) > 1:
         raise DataError(
-            "--data synthetic cannot be combined with dataset folders.",
-            "train on generated scenes (--data synthetic) or on folders (--data A --data B), not both.",
+            f"{option} synthetic cannot be combined with dataset folders.",
+            f"train on generated scenes ({option} synthetic) or on folders ({option} A {option} B), not both.",
         )
     for item in data:
-        if item != "synthetic" and not Path(item).is_dir():
+        if not Path(item).exists() and not item.startswith("synthetic"):
             raise DataError(
-                f"--data {item!r} is neither 'synthetic' nor a folder.",
-                "pass --data synthetic or an RGB-D SOD dataset folder with RGB/, depth/ and GT/.",
+                f"{option} {item!r} is neither 'synthetic' nor a folder.",
+                f"pass {option} synthetic or an RGB-D SOD dataset folder with RGB/, depth/ and GT/.",
+            )
+        try:
+            spec = parse_data_spec(item)
+        except DataError as exc:
+            raise DataError(f"{option} {item!r}: {exc.what}", exc.remedy) from None
+        if spec.kind == "recordings":
+            raise DataError(
+                f"{option} {item!r} holds RealSense recordings, which carry no ground-truth masks to train on.",
+                f"pass {option} synthetic or RGB-D SOD dataset folders (RGB/, depth/, GT/).",
+            )
+        if spec.kind == "synthetic" and item != "synthetic":
+            raise DataError(
+                f"{option} {item!r}: training draws its own endless stream of generated scenes.",
+                f"pass plain {option} synthetic; --seed sets the scenes and --steps-per-epoch their number.",
             )
 
 

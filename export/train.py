@@ -27,7 +27,7 @@ from torch import nn
 
 from mutualsense import __version__
 from mutualsense.errors import CheckpointError
-from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, iter_frames
+from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, labelled_frames, parse_data_spec
 from mutualsense.export.data import TrainingData
 from mutualsense.export.evaluate import model_predictor
 from mutualsense.export.model import MutualSenseNet, get_config, load_checkpoint, save_checkpoint
@@ -182,10 +182,11 @@ def _set_threads(opts: TrainOptions, ranks: Ranks) -> None:
 
 
 def _validate(model: MutualSenseNet, opts: TrainOptions, device: torch.device) -> dict[str, float]:
-    spec = model.config.input
-    count = opts.val_count if opts.val == "synthetic" else None
     assert opts.val is not None
-    scores = evaluate_predictor(model_predictor(model, device), iter_frames(opts.val, count, EVAL_SEED, spec), spec)
+    spec = model.config.input
+    count = opts.val_count if parse_data_spec(opts.val).kind == "synthetic" else None
+    frames = labelled_frames(opts.val, spec, count, EVAL_SEED)
+    scores = evaluate_predictor(model_predictor(model, device), frames, spec)
     model.train()
     if opts.freeze_bn:
         _freeze_batchnorm(model)

@@ -42,11 +42,17 @@ def _check(model: Path, data: list[str], subset: str, report: Path | None) -> No
     """Usage mistakes, before any model is loaded."""
     if subset not in ("all", "camouflaged", "normal"):
         raise DataError(f"--subset {subset!r} is not a subset.", "use --subset all, camouflaged or normal.")
+    from mutualsense.evaluation import parse_data_spec
+
     for item in data:
-        if item != "synthetic" and not Path(item).is_dir():
+        try:
+            spec = parse_data_spec(item)
+        except DataError as exc:
+            raise DataError(f"--data {item!r}: {exc.what}", exc.remedy) from None
+        if spec.kind == "recordings":
             raise DataError(
-                f"--data {item!r} is neither 'synthetic' nor a folder.",
-                "pass --data synthetic or an RGB-D SOD dataset folder (repeat --data for several).",
+                f"--data {item!r} holds RealSense recordings, which carry no ground truth to score against.",
+                "pass --data synthetic or an RGB-D SOD dataset folder (RGB/, depth/, GT/); repeat --data for several.",
             )
     if report is not None and report.exists() and not report.is_dir():
         raise DataError(f"--report {report} is a file.", "pass a folder for benchmark.md and benchmark.json.")
@@ -74,7 +80,10 @@ def _load(model: Path, device: str, stack: contextlib.ExitStack) -> tuple[Predic
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or a bundle folder (run with ONNX Runtime).")],
     data: Annotated[
-        list[str] | None, typer.Option(help=DATA_HELP + " Repeat for a benchmark table over several datasets.")
+        list[str] | None,
+        typer.Option(
+            help=DATA_HELP + " synthetic?count=N&seed=S picks the generated set. Repeat for a benchmark table."
+        ),
     ] = None,
     count: Annotated[
         int | None, typer.Option(min=1, help="Number of samples (default: 500 generated, or the whole folder).")
@@ -96,7 +105,7 @@ def evaluate(
 
     Benchmark: [bold]mutualsense evaluate paper.pt --data NJU2K_test --data NLPR_test --report bench/[/]
     """
-    from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, iter_frames
+    from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, labelled_frames, parse_data_spec
 
     datasets = list(data) if data else ["synthetic"]
     _check(model, datasets, subset, report)
@@ -104,8 +113,8 @@ def evaluate(
     with contextlib.ExitStack() as stack:
         predictor, spec = _load(model, device, stack)
         for item in datasets:
-            n = count if count is not None else (500 if item == "synthetic" else None)
-            frames = iter_frames(item, n, EVAL_SEED if seed is None else seed, spec)
+            n = count if count is not None else (500 if parse_data_spec(item).kind == "synthetic" else None)
+            frames = labelled_frames(item, spec, n, EVAL_SEED if seed is None else seed)
             scores = evaluate_predictor(predictor, frames, spec, blank_depth=blank_depth, subset=subset)  # type: ignore[arg-type]
             results[item] = scores.as_dict()
     if len(datasets) == 1 and report is None:

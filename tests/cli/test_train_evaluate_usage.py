@@ -42,6 +42,8 @@ def test_train_usage_mistakes_exit_2_in_the_options_typed(tmp_path: Path) -> Non
     out = tmp_path / "m.pt"
     not_a_checkpoint = tmp_path / "x.pth"
     not_a_checkpoint.write_bytes(b"x")
+    recording = tmp_path / "run.db3"
+    recording.write_bytes(b"x")
     cases = [
         (["--amp", "fp16"], "--amp fp16"),
         (["--amp", "fp8"], "--amp"),
@@ -65,6 +67,10 @@ def test_train_usage_mistakes_exit_2_in_the_options_typed(tmp_path: Path) -> Non
         (["--data", str(tmp_path / "missing")], "--data"),
         (["--data", "synthetic", "--data", str(tmp_path)], "--data synthetic"),
         (["--val", str(tmp_path / "missing")], "--val"),
+        (["--val", str(recording)], "--val"),
+        (["--data", str(recording)], "--data"),
+        (["--data", "synthetic?count=5"], "--data"),
+        (["--data", "synthetic?colour=1"], "--data"),
     ]
     argv = [["train", "--out", str(out), *extra] for extra, _ in cases]
     run = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(argv)], capture_output=True, text=True, timeout=300)
@@ -73,13 +79,17 @@ def test_train_usage_mistakes_exit_2_in_the_options_typed(tmp_path: Path) -> Non
         assert code == 2, (extra, err)
         assert flag in err and "Fix:" in err, (extra, err)
         assert "Traceback" not in err, (extra, err)
-    assert list(tmp_path.iterdir()) == [not_a_checkpoint]
+    assert sorted(tmp_path.iterdir()) == sorted([not_a_checkpoint, recording])
 
 
 def test_evaluate_usage_mistakes_exit_2_before_loading_anything(tmp_path: Path) -> None:
     model = tmp_path / "m.pt"
     model.write_bytes(b"not read")
+    recording = tmp_path / "run.db3"
+    recording.write_bytes(b"x")
     cases = [
+        (["--data", str(recording)], "--data"),
+        (["--data", "synthetic?count=0"], "--data"),
         (["--data", str(tmp_path / "missing")], "--data"),
         (["--data", "synthetic", "--data", str(tmp_path / "missing")], "--data"),
         (["--subset", "odd"], "--subset"),
@@ -92,4 +102,4 @@ def test_evaluate_usage_mistakes_exit_2_before_loading_anything(tmp_path: Path) 
         assert flag in err and "Fix:" in err and "Traceback" not in err, (extra, err)
     code, err = results[-1]
     assert code == 2 and "does not exist" in err
-    assert sorted(tmp_path.iterdir()) == [model]
+    assert sorted(tmp_path.iterdir()) == sorted([model, recording])
