@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from mutualsense.errors import DataError
-from mutualsense.evaluation.data import LabelledFrame, parse_data_spec
+from mutualsense.evaluation.data import LabelledFrame
 from mutualsense.evaluation.datasets import RgbdSodDataset
+from mutualsense.evaluation.labelled import labelled_data_spec
 from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import InputSpec, preprocess
 
@@ -81,20 +82,7 @@ def check_data(data: Sequence[str], option: str = "--data") -> None:
             f"train on generated scenes ({option} synthetic) or on folders ({option} A {option} B), not both.",
         )
     for item in data:
-        if not Path(item).exists() and not item.startswith("synthetic"):
-            raise DataError(
-                f"{option} {item!r} is neither 'synthetic' nor a folder.",
-                f"pass {option} synthetic or an RGB-D SOD dataset folder with RGB/, depth/ and GT/.",
-            )
-        try:
-            spec = parse_data_spec(item)
-        except DataError as exc:
-            raise DataError(f"{option} {item!r}: {exc.what}", exc.remedy) from None
-        if spec.kind == "recordings":
-            raise DataError(
-                f"{option} {item!r} holds RealSense recordings, which carry no ground-truth masks to train on.",
-                f"pass {option} synthetic or RGB-D SOD dataset folders (RGB/, depth/, GT/).",
-            )
+        spec = labelled_data_spec(item, option)
         if spec.kind == "synthetic" and item != "synthetic":
             raise DataError(
                 f"{option} {item!r}: training draws its own endless stream of generated scenes.",

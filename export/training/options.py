@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualsense.errors import DataError
-from mutualsense.evaluation.data import parse_data_spec
+from mutualsense.evaluation.labelled import labelled_data_spec
 from mutualsense.export.data import check_data
 from mutualsense.export.training.device import check_amp, resolve_device
 
@@ -99,20 +99,6 @@ def with_recipe(recipe: str | None, given: dict[str, Any]) -> TrainOptions:
     return TrainOptions(**base, recipe=recipe)
 
 
-def _check_val(val: str) -> None:
-    if not Path(val).exists() and not val.startswith("synthetic"):
-        raise DataError(f"--val {val!r} is neither 'synthetic' nor a folder.", "pass --val synthetic or --val FOLDER.")
-    try:
-        spec = parse_data_spec(val)
-    except DataError as exc:
-        raise DataError(f"--val {val!r}: {exc.what}", exc.remedy) from None
-    if spec.kind == "recordings":
-        raise DataError(
-            f"--val {val!r} holds RealSense recordings, which carry no ground truth to validate against.",
-            "pass --val synthetic or an RGB-D SOD dataset folder (RGB/, depth/, GT/).",
-        )
-
-
 def _positive(name: str, value: int | float | None) -> None:
     if value is not None and value <= 0:
         raise DataError(f"{name} must be positive (got {value}).", f"pass {name} 1 or more.")
@@ -181,5 +167,5 @@ def check_options(opts: TrainOptions, world_size: int = 1, local_rank: int = 0) 
             "pass the training splits, e.g. --data NJU2K_train --data NLPR_train.",
         )
     if opts.val is not None:
-        _check_val(opts.val)
+        labelled_data_spec(opts.val, "--val")
     check_data(opts.data)

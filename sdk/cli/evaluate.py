@@ -42,18 +42,10 @@ def _check(model: Path, data: list[str], subset: str, report: Path | None) -> No
     """Usage mistakes, before any model is loaded."""
     if subset not in ("all", "camouflaged", "normal"):
         raise DataError(f"--subset {subset!r} is not a subset.", "use --subset all, camouflaged or normal.")
-    from mutualsense.evaluation import parse_data_spec
+    from mutualsense.evaluation.labelled import labelled_data_spec
 
     for item in data:
-        try:
-            spec = parse_data_spec(item)
-        except DataError as exc:
-            raise DataError(f"--data {item!r}: {exc.what}", exc.remedy) from None
-        if spec.kind == "recordings":
-            raise DataError(
-                f"--data {item!r} holds RealSense recordings, which carry no ground truth to score against.",
-                "pass --data synthetic or an RGB-D SOD dataset folder (RGB/, depth/, GT/); repeat --data for several.",
-            )
+        labelled_data_spec(item, "--data")
     if report is not None and report.exists() and not report.is_dir():
         raise DataError(f"--report {report} is a file.", "pass a folder for benchmark.md and benchmark.json.")
     if not model.exists():
