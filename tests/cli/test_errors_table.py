@@ -427,6 +427,28 @@ def ctrl_c_stream(ctx: Ctx) -> Record:
     )
 
 
+def _robot_transform(ctx: Ctx, case: str, transform: Path) -> Record:
+    overlays = ctx.tmp / "overlays"
+    args = ["stream", "--bundle", str(ctx.bundle.path), "--source", "synthetic", "--max-frames", "1"]
+    return cli(ctx, case, [*args, "--robot-transform", str(transform), "--save-overlay", str(overlays)], out=overlays)
+
+
+def robot_transform_missing(ctx: Ctx) -> Record:
+    return _robot_transform(ctx, "robot transform: file missing", ctx.tmp / "cam2base.json")
+
+
+def robot_transform_not_rigid(ctx: Ctx) -> Record:
+    path = ctx.tmp / "cam2base.json"
+    path.write_text(json.dumps([[2, 0, 0, 0.1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    return _robot_transform(ctx, "robot transform: not a rotation (scaled)", path)
+
+
+def robot_transform_not_4x4(ctx: Ctx) -> Record:
+    path = ctx.tmp / "cam2base.json"
+    path.write_text(json.dumps({"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}))
+    return _robot_transform(ctx, "robot transform: not 4x4", path)
+
+
 def _has_overlay(folder: Path) -> Callable[[str], bool]:
     def ready(_: str) -> bool:
         deadline = time.monotonic() + 30
@@ -469,6 +491,9 @@ CASES = [
     output_disk_full,
     int8_modelopt_percentile,
     int8_modelopt_venv_fails,
+    robot_transform_missing,
+    robot_transform_not_rigid,
+    robot_transform_not_4x4,
     ctrl_c_export,
     ctrl_c_stream,
 ]
