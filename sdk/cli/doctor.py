@@ -44,7 +44,7 @@ def doctor(
     console.print(table)
     failed = any(c.required and not c.ok for c in checks)
     if target is not None:
-        from mutualsense.export.target_check import run_target_check
+        from mutualsense.tensorrt.target_check import run_target_check
 
         steps = Table(title=f"TensorRT on this device, with {target}")
         for col in ("step", "verdict", "detail"):

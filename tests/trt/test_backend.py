@@ -1,0 +1,142 @@
+"""TensorRT backend logic that needs no GPU: engine selection, rebuild advice, I/O planning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mutualsense.bundle import update_bundle
+from mutualsense.errors import EngineError
+from mutualsense.gpu import GpuInfo, gpu_info, tensorrt_version
+from mutualsense.tensorrt.backend import ALIGNMENT, TensorRTBackend, plan_io, select_engine
+
+ORIN = GpuInfo("Orin", "8.7", "12.6", 1)
+
+
+def with_engines(bundle, tmp_path: Path, entries: list[dict]):
+    files = {}
+    for e in entries:
+        f = tmp_path / e["file"]
+        f.write_bytes(b"plan")
+        files[e["file"]] = (f, "engine")
+    return update_bundle(bundle, files, {"engines": entries})
+
+
+def entry(trt: str, cc: str) -> dict:
+    return {
+        "file": f"engine-trt{trt}-sm{cc.replace('.', '')}-fp16.plan",
+        "tensorrt": trt,
+        "compute_capability": cc,
+        "precision": "fp16",
+    }
+
+
+def test_selects_the_engine_for_this_tensorrt_and_gpu(tmp_path: Path, fake_bundle) -> None:
+    b = with_engines(
+        fake_bundle(tmp_path / "b", "fp16", 2), tmp_path, [entry("10.3.0", "8.7"), entry("10.13.2", "11.0")]
+    )
+    assert select_engine(b, "10.3.1", ORIN)["tensorrt"] == "10.3.0"  # patch releases share plans
+    assert select_engine(b, "10.13.0", GpuInfo("Thor", "11.0", "13.0", 1))["compute_capability"] == "11.0"
+
+
+def test_mismatch_says_what_was_expected_found_and_the_rebuild_command(tmp_path: Path, fake_bundle) -> None:
+    b = with_engines(fake_bundle(tmp_path / "b", "fp16", 2), tmp_path, [entry("10.3.0", "8.7")])
+    with pytest.raises(EngineError) as info:
+        select_engine(b, "10.7.0", ORIN)
+    msg = str(info.value)
+    assert "TensorRT 10.7.0" in msg and "TensorRT 10.3.0 on sm 8.7" in msg
+    assert f"mutualsense build-engine {b.path}" in (info.value.remedy or "")
+    with pytest.raises(EngineError, match="no TensorRT engine yet"):
+        select_engine(fake_bundle(tmp_path / "c"), "10.3.0", ORIN)
+    with pytest.raises(EngineError, match="--backend ort"):
+        select_engine(b, None, ORIN)
+
+
+def test_io_plan_is_aligned_and_checked_against_the_manifest() -> None:
+    tensors = [
+        ("rgb", True, (1, 3, 96, 96), np.dtype(np.float32)),
+        ("depth", True, (1, 1, 96, 96), np.dtype(np.float32)),
+        ("saliency", False, (1, 1, 96, 96), np.dtype(np.float16)),
+    ]
+    shapes = {"rgb": [1, 3, 96, 96], "depth": [1, 1, 96, 96], "saliency": [1, 1, 96, 96]}
+    plan = plan_io(tensors, shapes)
+    assert [t.offset % ALIGNMENT for t in plan] == [0, 0, 0]
+    assert plan[1].offset >= plan[0].offset + plan[0].nbytes and plan[2].nbytes == 96 * 96 * 2
+    with pytest.raises(EngineError, match="manifest says"):
+        plan_io(tensors, {**shapes, "rgb": [2, 3, 96, 96]})
+    with pytest.raises(EngineError, match="dynamic shape"):
+        plan_io([("rgb", True, (-1, 3, 96, 96), np.dtype(np.float32))], {})
+    with pytest.raises(EngineError, match="lacks tensors"):
+        plan_io(tensors[:2], shapes)
+
+
+@pytest.mark.skipif(
+    tensorrt_version() is not None and gpu_info() is not None, reason="TensorRT and a GPU are present: refusal path n/a"
+)
+def test_backend_refuses_cleanly_without_tensorrt(tmp_path: Path, fake_bundle) -> None:
+    b = with_engines(fake_bundle(tmp_path / "b", "fp16", 2), tmp_path, [entry("10.3.0", "8.7")])
+    with pytest.raises(EngineError, match="cannot run"):
+        TensorRTBackend(b)
+
+
+def test_first_use_builds_the_engine_and_plugin_into_the_bundle_once(tmp_path: Path, fake_bundle) -> None:
+    from functools import partial
+
+    from mutualsense.tensorrt.backend import ensure_engine
+    from mutualsense.tensorrt.engine_build import build_engine
+
+    b = fake_bundle(tmp_path / "b", "fp16", 2)  # CDA nodes: needs the plugin, none in the bundle yet
+    built: list[str] = []
+
+    def make_plugin(out: Path, arch: str) -> Path:  # stands in for CMake + nvcc
+        out.mkdir(parents=True)
+        built.append(arch)
+        (out / "libmutualsense_cda.so").write_bytes(b"plugin for sm" + arch.encode())
+        return out / "libmutualsense_cda.so"
+
+    def runner(plan, messages):  # stands in for TensorRT's build call only
+        assert plan.plugin is not None and plan.plugin.read_bytes() == b"plugin for sm87"
+        return b"engine"
+
+    builder = partial(build_engine, runner=runner, make_plugin=make_plugin)
+    lines: list[str] = []
+    updated, found = ensure_engine(b, True, lines.append, "10.3.0", ORIN, builder)
+    assert found["file"] == "engine-trt10.3.0-sm87-fp16.plan" and built == ["87"]
+    assert (updated.path / found["file"]).read_bytes() == b"engine"
+    assert (updated.path / found["plugin"]).read_bytes() == b"plugin for sm87"
+    assert any("no engine for TensorRT 10.3.0" in line and "--no-build" in line for line in lines)
+    assert any("building the CDA plugin" in line for line in lines)
+    _, again = ensure_engine(updated, True, lines.append, "10.3.0", ORIN, builder)  # nothing to build now
+    assert again == found and built == ["87"]
+    # after a JetPack upgrade the old engine is stale: a new one is built beside it, the plugin too
+    newer, entry = ensure_engine(updated, True, lines.append, "10.13.3", ORIN, builder)
+    assert entry["tensorrt"] == "10.13.3" and built == ["87", "87"]
+    assert {e["tensorrt"] for e in newer.manifest["engines"]} == {"10.3.0", "10.13.3"}
+
+
+def test_no_build_refuses_with_the_command_and_the_build_hint(tmp_path: Path, fake_bundle) -> None:
+    from mutualsense.tensorrt.backend import ensure_engine
+
+    def never(*args, **kwargs):
+        raise AssertionError("--no-build must not build")
+
+    b = fake_bundle(tmp_path / "b", "fp16", 2)
+    with pytest.raises(EngineError, match="no TensorRT engine yet") as info:
+        ensure_engine(b, False, None, "10.3.0", ORIN, never)
+    assert "leave out --no-build" in (info.value.remedy or "") and "mutualsense build-engine" in info.value.remedy
+    stale = with_engines(b, tmp_path, [entry("10.3.0", "8.7")])
+    with pytest.raises(EngineError, match="no engine for this device"):
+        ensure_engine(stale, False, None, "10.13.0", ORIN, never)
+
+
+def test_stale_engines_are_named_before_deserialising() -> None:
+    from mutualsense.tensorrt.versions import parse_version, stale_reason
+
+    e = entry("10.3.0", "8.7")
+    assert stale_reason(e, "10.3.1", ORIN) is None
+    assert "built with TensorRT 10.3.0, this is TensorRT 10.13.3.9" in (stale_reason(e, "10.13.3.9", ORIN) or "")
+    thor = GpuInfo("Thor", "11.0", "13.0", 1)
+    assert "this GPU is sm 11.0" in (stale_reason(e, "10.3.0", thor) or "")
+    assert parse_version("10.13.3.9.post1") == (10, 13, 3, 9) and parse_version("11.4.0.106") == (11, 4, 0, 106)
