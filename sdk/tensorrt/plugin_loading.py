@@ -28,11 +28,9 @@ _REBUILD = (
 
 
 def creator_registered(registry: Any, creator: tuple[str, str, str] = CDA_CREATOR) -> bool:
-    """Whether ``registry`` (a ``trt.IPluginRegistry``) holds the creator, V3 (``get_creator``) or V2."""
+    """Whether ``registry`` (a ``trt.IPluginRegistry``) holds the creator (``get_creator``: V2 and V3 creators)."""
     name, version, namespace = creator
-    if hasattr(registry, "get_creator"):  # TensorRT >= 10: any creator interface, V2 or V3
-        return registry.get_creator(name, version, namespace) is not None
-    return registry.get_plugin_creator(name, version, namespace) is not None
+    return registry.get_creator(name, version, namespace) is not None
 
 
 def load_plugin(trt: Any, path: Path, logger: Any, remedy: str = _REBUILD) -> None:
