@@ -140,3 +140,85 @@ def test_stale_engines_are_named_before_deserialising() -> None:
     thor = GpuInfo("Thor", "11.0", "13.0", 1)
     assert "this GPU is sm 11.0" in (stale_reason(e, "10.3.0", thor) or "")
     assert parse_version("10.13.3.9.post1") == (10, 13, 3, 9) and parse_version("11.4.0.106") == (11, 4, 0, 106)
+
+
+class _Registry:
+    def __init__(self, loads: bool) -> None:
+        self.loads = loads
+
+    def load_library(self, path: str) -> object | None:
+        return object() if self.loads else None
+
+    def get_creator(self, name: str, version: str, plugin_namespace: str = "") -> object | None:
+        return object() if (name, version, plugin_namespace) == ("CrossDiffusionAttention", "1", "") else None
+
+
+def _fake_tensorrt(monkeypatch: pytest.MonkeyPatch, version: str, loads: bool = True) -> list[str]:
+    """Stand-ins for the ``tensorrt`` and ``cuda.bindings`` modules: record what the backend asked of them."""
+    import sys
+    from types import ModuleType
+
+    calls: list[str] = []
+
+    class Runtime:
+        def __init__(self, logger: object) -> None:
+            calls.append("Runtime")
+
+        def deserialize_cuda_engine(self, data: bytes) -> None:
+            calls.append("deserialize")
+            return None  # what TensorRT answers for a plan it cannot read
+
+    trt = ModuleType("tensorrt")
+    trt.__version__ = version  # type: ignore[attr-defined]
+    trt.Logger = lambda severity: "logger"  # type: ignore[attr-defined]
+    trt.Logger.WARNING = 2  # type: ignore[attr-defined]
+    trt.init_libnvinfer_plugins = lambda logger, namespace: calls.append("init_plugins")  # type: ignore[attr-defined]
+    registry = _Registry(loads)
+    trt.get_plugin_registry = lambda: registry  # type: ignore[attr-defined]
+    trt.Runtime = Runtime  # type: ignore[attr-defined]
+    cuda, bindings, runtime = ModuleType("cuda"), ModuleType("cuda.bindings"), ModuleType("cuda.bindings.runtime")
+    bindings.runtime = runtime  # type: ignore[attr-defined]
+    cuda.bindings = bindings  # type: ignore[attr-defined]
+    for name, module in {
+        "tensorrt": trt,
+        "cuda": cuda,
+        "cuda.bindings": bindings,
+        "cuda.bindings.runtime": runtime,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+def _backend_bundle(tmp_path: Path, fake_bundle, monkeypatch: pytest.MonkeyPatch):
+    import mutualsense.tensorrt.backend as backend
+
+    monkeypatch.setattr(backend, "tensorrt_version", lambda: "10.3.0")
+    monkeypatch.setattr(backend, "gpu_info", lambda: ORIN)
+    b = fake_bundle(tmp_path / "b", "fp16", 2)
+    plugin = tmp_path / "libmutualsense_cda-trt10.3-sm87.so"
+    plugin.write_bytes(b"\x7fELF")
+    e = {**entry("10.3.0", "8.7"), "plugin": plugin.name}
+    return with_engines(update_bundle(b, {plugin.name: (plugin, "plugin")}, {}), tmp_path, [e])
+
+
+def test_a_stale_engine_is_refused_before_tensorrt_deserialises_it(tmp_path: Path, fake_bundle, monkeypatch) -> None:
+    b = _backend_bundle(tmp_path, fake_bundle, monkeypatch)
+    calls = _fake_tensorrt(monkeypatch, "10.13.3")  # metadata said 10.3, the module imported is 10.13
+    with pytest.raises(EngineError, match="is stale here") as info, TensorRTBackend(b, build=False):
+        pass
+    assert "built with TensorRT 10.3.0, this is TensorRT 10.13.3" in str(info.value)
+    assert "deserialize" not in calls and "Runtime" not in calls
+
+
+def test_the_backend_loads_the_plugin_through_the_guard(tmp_path: Path, fake_bundle, monkeypatch) -> None:
+    from mutualsense.errors import PluginError
+
+    b = _backend_bundle(tmp_path, fake_bundle, monkeypatch)
+    calls = _fake_tensorrt(monkeypatch, "10.3.0", loads=False)
+    with pytest.raises(PluginError, match="could not load plugin library") as info, TensorRTBackend(b, build=False):
+        pass
+    assert "mutualsense build-plugin" in (info.value.remedy or "") and "deserialize" not in calls
+    calls = _fake_tensorrt(monkeypatch, "10.3.0", loads=True)
+    with pytest.raises(EngineError, match="could not deserialize"), TensorRTBackend(b, build=False):
+        pass
+    assert calls == ["init_plugins", "Runtime", "deserialize"]
