@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mutualsense.cli import app
-from mutualsense.sources.base import SOURCE_SPEC_HELP
+from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
     from mutualsense.profiling import ProfileDiff, ProfileReport, Stats
@@ -185,7 +185,7 @@ def profile(
         except OSError as exc:
             raise MutualSenseError(f"cannot create {out} ({exc.strerror}).", "choose a writable --out folder.") from exc
         if plots:
-            from mutualsense.profile_plots import require_matplotlib
+            from mutualsense.profiling.plots import require_matplotlib
 
             require_matplotlib()  # before a long run, not after it
     console = Console()
@@ -228,7 +228,7 @@ def profile(
     if out is not None:
         written = [report.save(out / "profile.json")]
         if plots:
-            from mutualsense.profile_plots import write_plots
+            from mutualsense.profiling.plots import write_plots
 
             written += write_plots(report, out)
         console.print("wrote " + ", ".join(escape(str(p)) for p in written))

@@ -4,45 +4,20 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.live import Live
 
 from mutualsense.cli import app
-from mutualsense.sources.base import SOURCE_SPEC_HELP
+from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
-    from mutualsense.pipeline import PipelineStats
-    from mutualsense.publish import ZenohPublisher
-    from mutualsense.viewer import WebViewer
-
-
-def stream_stats(
-    stats: PipelineStats, latencies: Sequence[float], skews: Sequence[float], started: float
-) -> dict[str, Any]:
-    """What the status line and the web viewer show: rates, latency percentiles, skew, the exact counters.
-
-    Args:
-        stats: the stream's counters (``Stream.stats``).
-        latencies: recent total latencies in ms (the caller keeps a window, e.g. the last 300).
-        skews: recent colour − depth skews in ms.
-        started: ``time.monotonic()`` when the stream started.
-    """
-    elapsed = max(time.monotonic() - started, 1e-9)
-    p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if len(latencies) else (0.0, 0.0)
-    return {
-        "fps": stats.processed / elapsed,
-        "elapsed_s": elapsed,
-        "latency_p50_ms": p50,
-        "latency_p95_ms": p95,
-        "skew_median_abs_ms": float(np.median(np.abs(skews))) if len(skews) else 0.0,
-        **stats.as_dict(),
-    }
+    from mutualsense.outputs.publish import ZenohPublisher
+    from mutualsense.outputs.viewer import WebViewer
 
 
 def format_status(s: Mapping[str, Any]) -> str:
@@ -97,8 +72,8 @@ def stream(
     import cv2
 
     from mutualsense.errors import MutualSenseError
-    from mutualsense.pipeline import Stream
-    from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
+    from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
+    from mutualsense.pipeline import Stream, stream_stats
 
     if view not in ("none", "web"):
         raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
@@ -123,7 +98,7 @@ def stream(
     if publish not in ("none", "zenoh"):
         raise MutualSenseError(f"unknown --publish {publish!r}.", "use --publish none or --publish zenoh.")
     if publish == "zenoh":
-        from mutualsense.publish import ZenohPublisher, camera_name_from_source, parse_resolution
+        from mutualsense.outputs.publish import ZenohPublisher, camera_name_from_source, parse_resolution
 
         if publish_mode not in ("map", "mask"):
             raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
@@ -139,7 +114,7 @@ def stream(
     elif zenoh_config is not None:
         raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
     if view == "web":
-        from mutualsense.viewer import WebViewer
+        from mutualsense.outputs.viewer import WebViewer
 
         viewer = WebViewer(port=port)
         console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")
