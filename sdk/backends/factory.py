@@ -14,7 +14,13 @@ __all__ = ["BACKEND_NAMES", "open_backend"]
 BACKEND_NAMES = ("ort", "onnxruntime", "tensorrt", "trt")
 
 
-def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, threads: int | None = None) -> Backend:
+def open_backend(
+    kind: str,
+    bundle: Bundle,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    build_engine: bool = True,
+) -> Backend:
     """The backend ``kind`` for ``bundle``, not yet entered (use it as a context manager).
 
     Args:
@@ -23,6 +29,8 @@ def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, 
         providers: ONNX Runtime execution providers (default: the best available).
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
+        build_engine: TensorRT only: build an engine for this GPU into the bundle when it has none
+            (first run, JetPack upgrade); False (``--no-build``) refuses instead.
 
     Raises:
         MutualSenseError: an unknown ``kind``.
@@ -36,5 +44,5 @@ def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, 
     if kind in ("tensorrt", "trt"):
         from mutualsense.backends.tensorrt import TensorRTBackend
 
-        return TensorRTBackend(bundle)
+        return TensorRTBackend(bundle, build=build_engine)
     raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")

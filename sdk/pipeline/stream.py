@@ -62,6 +62,8 @@ class Stream:
         reconnect: restart a source that fails or stalls (default: live cameras yes, files and generators
             no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
             (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        build_engine: with ``backend="tensorrt"``, build an engine for this GPU into the bundle when it
+            has none (minutes, once); False refuses with the command to run.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Stream:
         reconnect: bool | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff_s: float = 0.5,
+        build_engine: bool = True,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -98,7 +101,7 @@ class Stream:
         self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
-        self.backend = open_backend(backend, self.bundle, providers, threads)
+        self.backend = open_backend(backend, self.bundle, providers, threads, build_engine)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats

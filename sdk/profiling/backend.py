@@ -84,6 +84,7 @@ def profile_backend(
     max_inputs: int = 16,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    build_engine: bool = True,
 ) -> ProfileReport:
     """Time the bare backend: ``iterations`` back-to-back ``infer`` calls after ``warmup`` (like ``trtexec``).
 
@@ -114,7 +115,7 @@ def profile_backend(
     calls: list[float] = []
     ends: list[float] = []
     split: list[Mapping[str, float] | None] = []
-    be = open_backend(backend, b, providers, threads)
+    be = open_backend(backend, b, providers, threads, build_engine)
     with be:
         perf = time.perf_counter
         for i in range(warmup):

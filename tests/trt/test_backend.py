@@ -222,3 +222,21 @@ def test_the_backend_loads_the_plugin_through_the_guard(tmp_path: Path, fake_bun
     with pytest.raises(EngineError, match="could not deserialize"), TensorRTBackend(b, build=False):
         pass
     assert calls == ["init_plugins", "Runtime", "deserialize"]
+
+
+def test_no_build_reaches_the_backend_from_the_cli(tmp_path: Path, fake_bundle, monkeypatch, capsys) -> None:
+    from conftest import cli_in_process
+
+    import mutualsense.tensorrt.backend as backend
+
+    monkeypatch.setattr(backend, "tensorrt_version", lambda: "10.3.0")
+    monkeypatch.setattr(backend, "gpu_info", lambda: ORIN)
+    built: list[Path] = []
+    monkeypatch.setattr(backend, "build_engine", lambda path, **kw: built.append(path))
+    b = fake_bundle(tmp_path / "b", "fp16", 2)
+    for command in (["stream", "--source", "synthetic"], ["profile", "--backend-only", "--frames", "2"]):
+        code, _, err = cli_in_process(
+            *command, "--bundle", str(b.path), "--backend", "tensorrt", "--no-build", capsys=capsys
+        )
+        assert code == 2 and "no TensorRT engine yet" in err and "leave out --no-build" in err, err
+    assert built == []
