@@ -21,15 +21,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mutualsense.align import DepthAligner
+from mutualsense.backends.batching import pad_batch
 from mutualsense.backends.factory import open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.postprocess import make_result
-from mutualsense.pipeline.prepare import Prepared
+from mutualsense.pipeline.prepare import FramePreparer, Prepared
 from mutualsense.pipeline.slots import CameraState
 from mutualsense.pipeline.stats import PipelineStats
-from mutualsense.preprocess import preprocess_depth, preprocess_rgb
 from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
@@ -110,7 +109,7 @@ class Stream:
         self._wake_results = threading.Event()
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
-        self._aligners: dict[str, DepthAligner] = {}
+        self.preparer = FramePreparer(self.spec)
         self._callbacks: list[ResultCallback] = []
         self._lock = threading.Lock()
         self._open = False
@@ -302,11 +301,8 @@ class Stream:
                     continue
                 for start in range(0, len(ready), batch):
                     group = ready[start : start + batch]
-                    rgb = np.concatenate([item[2].rgb for _, item in group])
-                    depth = np.concatenate([item[2].depth for _, item in group])
-                    if len(group) < batch:  # pad a fixed-batch model with copies of the last frameset
-                        rgb = np.concatenate([rgb, np.repeat(rgb[-1:], batch - len(group), axis=0)])
-                        depth = np.concatenate([depth, np.repeat(depth[-1:], batch - len(group), axis=0)])
+                    rgb = pad_batch(np.concatenate([item[2].rgb for _, item in group]), batch)
+                    depth = pad_batch(np.concatenate([item[2].depth for _, item in group]), batch)
                     t0 = time.monotonic()
                     logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
                     t1 = time.monotonic()
@@ -327,43 +323,16 @@ class Stream:
 
     def prepare(self, fs: FrameSet) -> Prepared:
         """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
-        t0 = time.monotonic()
-        spec = self.spec
-        grid = (spec.height, spec.width)
-        aligner = self._aligners.get(fs.source)
-        if aligner is None or not aligner.matches_frameset(fs, grid):
-            aligner = self._aligners[fs.source] = DepthAligner(
-                fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid
-            )
-        depth = aligner(fs.depth, fs.depth_scale)
-        t1 = time.monotonic()
-        rgb = preprocess_rgb(fs.color, spec)[None]
-        d = preprocess_depth(depth, fs.depth_scale, spec)[None]
-        t2 = time.monotonic()
-        return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+        return self.preparer.prepare(fs)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
         prepared = self.prepare(fs)
         batch = self.bundle.batch
-        rgb, depth = np.repeat(prepared.rgb, batch, axis=0), np.repeat(prepared.depth, batch, axis=0)
+        rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
-        return self.postprocess(fs, flagged, prepared, logits, t0, time.monotonic())
-
-    def postprocess(
-        self,
-        fs: FrameSet,
-        flagged: bool,
-        prepared: Prepared,
-        logits: np.ndarray,
-        inference_started: float,
-        inference_finished: float,
-    ) -> SaliencyResult:
-        """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
-        return make_result(
-            fs, flagged, prepared, logits, inference_started, inference_finished, self.spec, self.threshold
-        )
+        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold)
 
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:
@@ -386,7 +355,8 @@ class Stream:
                 self._wake_results.wait(0.05)
                 self._wake_results.clear()
                 continue
-            result = self.postprocess(*item)
+            fs, flagged, prepared, logits, started, finished = item
+            result = make_result(fs, flagged, prepared, logits, started, finished, self.spec, self.threshold)
             with self._lock:
                 self._count(cam, "processed")
                 if result.skew_flagged:

@@ -35,15 +35,14 @@ __all__ = ["profile_backend"]
 # ----------------------------------------------------------------------------------- bare backend
 def _recorded_feeds(bundle: Bundle, inputs: str | Source, limit: int) -> tuple[list[dict[str, np.ndarray]], str]:
     """Up to ``limit`` framesets of a source, aligned and preprocessed as the pipeline does."""
-    from mutualsense.align import DepthAligner
-    from mutualsense.preprocess import preprocess_depth, preprocess_rgb
+    from mutualsense.backends.batching import pad_batch
+    from mutualsense.pipeline.prepare import FramePreparer
     from mutualsense.sources.base import SourceEnded
     from mutualsense.sources.spec import open_source
 
     src = open_source(inputs)
-    spec, grid = bundle.input_spec, (bundle.input_spec.height, bundle.input_spec.width)
+    preparer = FramePreparer(bundle.input_spec)
     feeds: list[dict[str, np.ndarray]] = []
-    aligner: DepthAligner | None = None
     with src:
         while len(feeds) < limit:
             try:
@@ -52,13 +51,9 @@ def _recorded_feeds(bundle: Bundle, inputs: str | Source, limit: int) -> tuple[l
                 break
             if fs is None:
                 break
-            if aligner is None or not aligner.matches_frameset(fs, grid):
-                aligner = DepthAligner(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid)
-            rgb = preprocess_rgb(fs.color, spec)[None]
-            depth = preprocess_depth(aligner(fs.depth, fs.depth_scale), fs.depth_scale, spec)[None]
-            if bundle.batch > 1:
-                rgb, depth = np.repeat(rgb, bundle.batch, axis=0), np.repeat(depth, bundle.batch, axis=0)
-            feeds.append({"rgb": rgb, "depth": depth})
+            prepared = preparer.prepare(fs)
+            batch = bundle.batch
+            feeds.append({"rgb": pad_batch(prepared.rgb, batch), "depth": pad_batch(prepared.depth, batch)})
     if not feeds:
         raise MutualSenseError(f"source {src.name} delivered no frameset.", "check the recording or camera.")
     return feeds, src.name
