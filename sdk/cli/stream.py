@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,19 +11,6 @@ from rich.live import Live
 
 from mutualsense.cli import app
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
-
-if TYPE_CHECKING:
-    from mutualsense.outputs.publish import ZenohPublisher
-    from mutualsense.outputs.viewer import WebViewer
-
-
-def format_status(s: Mapping[str, Any]) -> str:
-    """One status line from :func:`stream_stats`'s dict."""
-    return (
-        f"{s['fps']:5.1f} fps | latency p50 {s['latency_p50_ms']:6.1f} ms p95 {s['latency_p95_ms']:6.1f} ms | "
-        f"|skew| median {s['skew_median_abs_ms']:5.1f} ms | produced {s['produced']} processed {s['processed']} "
-        f"dropped: skew {s['dropped_by_skew']} back-pressure {s['dropped_by_backpressure']}"
-    )
 
 
 @app.command()
@@ -77,93 +61,72 @@ def stream(
       [bold]mutualsense stream --bundle demo-fp32 --source camera --publish zenoh --zenoh-config peer.json5[/]
       (subscribe with examples/subscribe.py; message format: docs/results.md)
     """
-    import cv2
-
     from mutualsense.errors import MutualSenseError
-    from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
-    from mutualsense.pipeline import Stream, stream_stats
+    from mutualsense.pipeline import Sink, StatusLine, format_status, run_stream
 
     if view not in ("none", "web"):
         raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
     if not 0 <= port <= 65535:
         raise MutualSenseError(f"invalid --port {port}.", "pass a port in 1-65535, or 0 for any free port.")
-    if save_overlay is not None:
-        try:
-            save_overlay.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MutualSenseError(
-                f"cannot create {save_overlay} ({exc.strerror}).", "choose a writable folder."
-            ) from exc
-    console = Console()
-    # a fixed window, so a stream that runs for days keeps flat memory
-    latencies: deque[float] = deque(maxlen=300)
-    skews: deque[float] = deque(maxlen=300)
     if camera_name is not None and len(source) > 1:
         raise MutualSenseError("--camera-name names one camera, but several --source were given.", "drop it.")
-    st = Stream(
-        bundle,
-        sources=source,
-        backend=backend,
-        max_skew_ms=max_skew_ms,
-        skew_policy=skew_policy,  # type: ignore[arg-type]
-        build_engine=build,
-    )
-    viewer: WebViewer | None = None
-    publishers: dict[str, ZenohPublisher] = {}
     if publish not in ("none", "zenoh"):
         raise MutualSenseError(f"unknown --publish {publish!r}.", "use --publish none or --publish zenoh.")
-    if publish == "zenoh":
-        from mutualsense.outputs.publish import ZenohPublisher, camera_name_from_source, parse_resolution
-
-        if publish_mode not in ("map", "mask"):
-            raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
-        for spec, cam in zip(source, st.cameras, strict=True):
-            publisher = ZenohPublisher(
-                camera_name or camera_name_from_source(spec),
-                config=zenoh_config,
-                resolution=parse_resolution(publish_size),
-                mode=publish_mode,  # type: ignore[arg-type]
-            ).open()
-            publishers[cam.name] = publisher
-            console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
-    elif zenoh_config is not None:
+    if publish == "none" and zenoh_config is not None:
         raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
+    if publish == "zenoh" and publish_mode not in ("map", "mask"):
+        raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
+    console = Console()
+    live = Live(console=console, refresh_per_second=4, transient=False)
+    sinks: list[Sink] = [StatusLine(live.update)]
+    overlays = None
+    if save_overlay is not None:
+        from mutualsense.outputs.overlays import OverlayWriter
+
+        overlays = OverlayWriter(save_overlay)
+        sinks.append(overlays)
+    if publish == "zenoh":
+        from mutualsense.outputs.publish import camera_name_from_source, parse_resolution
+        from mutualsense.outputs.sinks import ZenohSink
+
+        names = [camera_name or camera_name_from_source(spec) for spec in source]
+        resolution = parse_resolution(publish_size)
+        sinks.append(
+            ZenohSink(
+                names,
+                zenoh_config,
+                resolution,
+                publish_mode,  # type: ignore[arg-type]
+                announce=lambda key: console.print(f"publishing on [bold]{key}/{{saliency,objects,stats}}[/] (zenoh)"),
+            )
+        )
     if view == "web":
+        from mutualsense.outputs.sinks import WebViewerSink
         from mutualsense.outputs.viewer import WebViewer
 
-        viewer = WebViewer(port=port)
-        console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")
-    try:
-        started = time.monotonic()
-        with st, Live(console=console, refresh_per_second=4, transient=False) as live:
-            for n, result in enumerate(st, start=1):
-                latencies.append(result.latency_ms["total"])
-                skews.append(result.skew_ms)
-                if save_overlay is not None and (fs := result.frameset) is not None:
-                    depth = colorize_depth(fs.depth, fs.depth_scale)
-                    panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
-                    prefix = f"{result.source}_" if len(st.cameras) > 1 else ""
-                    out = save_overlay / f"{prefix}frame_{result.color_frame_number:06d}.png"
-                    cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
-                stats = stream_stats(st.stats, latencies, skews, started)
-                live.update(format_status(stats))
-                if viewer is not None:
-                    viewer.update(result, stats)
-                if result.source in publishers:
-                    publishers[result.source].publish(result, st.camera_stats[result.source])
-                if max_frames is not None and n >= max_frames:
-                    break
-    finally:
-        if viewer is not None:
-            viewer.stop()
-        for publisher in publishers.values():
-            publisher.close()
-    console.print(format_status(stream_stats(st.stats, latencies, skews, started)))
-    console.print(f"counters: {st.stats.as_dict()}")
-    if len(st.cameras) > 1:
-        for name, cam_stats in st.camera_stats.items():
+        announce = "web view: [bold]{}[/]  (open it in a browser; Ctrl-C stops)"
+        sinks.append(WebViewerSink(WebViewer(port=port), announce=lambda url: console.print(announce.format(url))))
+    with live:
+        summary = run_stream(
+            bundle,
+            source,
+            sinks,
+            max_frames,
+            backend=backend,
+            max_skew_ms=max_skew_ms,
+            skew_policy=skew_policy,
+            build_engine=build,
+        )
+    console.print(format_status(summary.status))
+    console.print(f"counters: {summary.stats.as_dict()}")
+    if len(summary.camera_stats) > 1:
+        for name, cam_stats in summary.camera_stats.items():
             console.print(f"  {name}: {cam_stats.as_dict()}")
-    for tip in st.advice():
+    if overlays is not None and overlays.dropped:
+        console.print(
+            f"[yellow]overlays:[/] {overlays.written} written, {overlays.dropped} skipped (the disk was slower)"
+        )
+    for tip in summary.advice:
         console.print(f"[yellow]advice:[/] {tip}")
 
 

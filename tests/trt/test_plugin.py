@@ -149,3 +149,13 @@ def test_build_plugin_for_real(tmp_path: Path) -> None:
     assert lib.name == pb.PLUGIN_LIBRARY_NAME and lib.is_file()
     handle = ctypes.CDLL(str(lib))
     assert hasattr(handle, "getCreators") and hasattr(handle, "setLoggerFinder")
+
+
+@pytest.mark.parametrize("first", ["mutualsense.tensorrt", "mutualsense.tensorrt.backend", "mutualsense.backends"])
+def test_the_wing_and_the_backends_import_in_either_order_without_torch_or_tensorrt(first: str) -> None:
+    code = (
+        f"import sys, {first}; from mutualsense.backends import TensorRTBackend; "
+        "from mutualsense.tensorrt import build_engine, load_plugin; "
+        "assert not {'torch', 'tensorrt', 'mutualsense.export'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
