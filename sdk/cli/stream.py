@@ -50,6 +50,14 @@ def stream(
         typer.Option(help="Where frames come from (see below); repeat it for several cameras on one backend."),
     ] = ["camera"],  # noqa: B006 - typer reads the default, nothing mutates it
     backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--build/--no-build",
+            help="With --backend tensorrt: build an engine for this GPU into the bundle when it has none "
+            "(minutes, once); --no-build refuses instead.",
+        ),
+    ] = True,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many results.")] = None,
     max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
     skew_policy: Annotated[str, typer.Option(help="drop or flag framesets over --max-skew-ms.")] = "drop",
@@ -158,6 +166,7 @@ def stream(
             max_skew_ms=max_skew_ms,
             skew_policy=skew_policy,
             **spatial,
+            build_engine=build,
         )
     console.print(format_status(summary.status))
     console.print(f"counters: {summary.stats.as_dict()}")

@@ -73,6 +73,8 @@ class Stream:
             ``obj.position_robot_m`` and ``obj.extent_robot_m``.
         points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).
         smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
+        build_engine: with ``backend="tensorrt"``, build an engine for this GPU into the bundle when it
+            has none (minutes, once); False refuses with the command to run.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Stream:
         camera_to_robot: Any = None,
         points: int = 0,
         smooth_s: float = 0.0,
+        build_engine: bool = True,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -119,7 +122,7 @@ class Stream:
         self.source = opened[0]
         self.spec = self.bundle.input_spec
         # no spinning: ONNX Runtime's idle threads would take the CPU the capture and result threads need
-        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False)
+        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False, build_engine=build_engine)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.spatial = SpatialStep(

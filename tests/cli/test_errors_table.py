@@ -223,9 +223,9 @@ def _with_engine(ctx: Ctx, name: str, cda_nodes: int = 0) -> Bundle:
 
 
 def engine_other_tensorrt(ctx: Ctx) -> Record:
-    from mutualsense.backends.tensorrt import select_engine
     from mutualsense.errors import EngineError
     from mutualsense.gpu import GpuInfo
+    from mutualsense.tensorrt.backend import select_engine
 
     b = _with_engine(ctx, "engine-trt")
     orin = GpuInfo("Orin", "8.7", "12.6", 1)
@@ -236,9 +236,9 @@ def engine_other_tensorrt(ctx: Ctx) -> Record:
 
 
 def engine_other_gpu(ctx: Ctx) -> Record:
-    from mutualsense.backends.tensorrt import select_engine
     from mutualsense.errors import EngineError
     from mutualsense.gpu import GpuInfo
+    from mutualsense.tensorrt.backend import select_engine
 
     b = _with_engine(ctx, "engine-gpu")
     thor = GpuInfo("Thor", "11.0", "13.0", 1)
@@ -256,8 +256,8 @@ def engine_no_tensorrt(ctx: Ctx) -> Record:
 
 def plugin_missing(ctx: Ctx) -> Record:
     from mutualsense.errors import PluginError
-    from mutualsense.export.engine import plan_engine
     from mutualsense.gpu import GpuInfo
+    from mutualsense.tensorrt.engine_build import plan_engine
 
     b = ctx.fake_bundle(ctx.tmp / "cda", "fp16", 2)
     lib = ctx.tmp / "libmutualsense_cda.so"
