@@ -20,6 +20,7 @@ def open_backend(
     providers: list[str] | None = None,
     threads: int | None = None,
     spin: bool | None = None,
+    build_engine: bool = True,
 ) -> Backend:
     """The backend ``kind`` for ``bundle``, not yet entered (use it as a context manager).
 
@@ -30,6 +31,8 @@ def open_backend(
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
         spin: ONNX Runtime's idle threads spin-wait (None: its default, yes); see ``OnnxRuntimeBackend``.
+        build_engine: TensorRT only: build an engine for this GPU into the bundle when it has none
+            (first run, JetPack upgrade); False (``--no-build``) refuses instead.
 
     Raises:
         MutualSenseError: an unknown ``kind``.
@@ -43,5 +46,5 @@ def open_backend(
     if kind in ("tensorrt", "trt"):
         from mutualsense.backends.tensorrt import TensorRTBackend
 
-        return TensorRTBackend(bundle)
+        return TensorRTBackend(bundle, build=build_engine)
     raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")

@@ -67,7 +67,11 @@ class OnnxRuntimeBackend:
         try:
             import onnxruntime as ort
         except ModuleNotFoundError as exc:
-            raise MissingDependencyError("onnxruntime", None, "for the ONNX Runtime backend") from exc
+            raise MissingDependencyError(
+                "onnxruntime (or onnxruntime-gpu)",
+                "cpu",
+                "for the ONNX Runtime backend; on a Jetson install NVIDIA's onnxruntime-gpu build instead",
+            ) from exc
         opts = ort.SessionOptions()
         if self._threads:
             opts.intra_op_num_threads = self._threads

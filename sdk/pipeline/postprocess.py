@@ -11,6 +11,7 @@ from mutualsense.pipeline.prepare import Prepared
 from mutualsense.preprocess import InputSpec
 from mutualsense.results import SaliencyResult, postprocess
 from mutualsense.sources.frameset import FrameSet
+from mutualsense.spatial.step import SpatialStep
 
 __all__ = ["make_result"]
 
@@ -24,12 +25,28 @@ def make_result(
     inference_finished: float,
     spec: InputSpec,
     threshold: float,
+    spatial: SpatialStep | None = None,
 ) -> SaliencyResult:
     """Logits → saliency map (model grid; colour resolution on first read), salient objects with distances,
-    stage timings."""
+    stage timings.
+
+    ``spatial``: the stream's 3D step (smoothing, objects in 3D, tracks); None = 2D objects only.
+    """
     t0 = time.monotonic()
     color_size = (fs.color.shape[1], fs.color.shape[0])
-    prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold)
+    if spatial is None:
+        prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold)
+    else:
+        prob, objects = postprocess(
+            logits,
+            prepared.aligned_depth,
+            fs.depth_scale,
+            color_size,
+            threshold,
+            smooth=lambda p: spatial.smooth(fs, p),
+            locate=spatial.locator(fs, (spec.height, spec.width)),
+        )
+        objects = spatial.track(fs, objects)
     done = time.monotonic()
     total = 1000 * (done - fs.arrival_time)
     stages = {
@@ -59,4 +76,5 @@ def make_result(
         source=fs.source,
         frameset=fs,
         color_size=color_size,
+        camera_to_robot=None if spatial is None else spatial.camera_to_robot,
     )

@@ -36,6 +36,7 @@ from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.sources.spec import open_source
+from mutualsense.spatial.step import SpatialOptions, SpatialStep
 
 __all__ = ["Stream"]
 
@@ -66,6 +67,14 @@ class Stream:
             from ``reconnect_backoff_s`` (at most 8 s); every attempt is counted in ``stats.reconnects``.
         sinks: consumers of every result (overlay pictures, web viewer, publisher, status line; see
             :class:`~mutualsense.pipeline.sinks.Sink`), started and stopped with the stream.
+        objects_3d: locate objects in 3D and track them (``obj.position_m``, ``extent_m``, ``track_id``,
+            ``velocity_mps``; see :mod:`mutualsense.spatial.objects3d` and :mod:`mutualsense.spatial.tracking`).
+        camera_to_robot: optional 4×4 rigid transform (camera frame → robot frame): adds
+            ``obj.position_robot_m`` and ``obj.extent_robot_m``.
+        points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).
+        smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
+        build_engine: with ``backend="tensorrt"``, build an engine for this GPU into the bundle when it
+            has none (minutes, once); False refuses with the command to run.
     """
 
     def __init__(
@@ -85,6 +94,11 @@ class Stream:
         reconnect_attempts: int = 5,
         reconnect_backoff_s: float = 0.5,
         sinks: Sequence[Sink] = (),
+        objects_3d: bool = True,
+        camera_to_robot: Any = None,
+        points: int = 0,
+        smooth_s: float = 0.0,
+        build_engine: bool = True,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -108,9 +122,12 @@ class Stream:
         self.source = opened[0]
         self.spec = self.bundle.input_spec
         # no spinning: ONNX Runtime's idle threads would take the CPU the capture and result threads need
-        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False)
+        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False, build_engine=build_engine)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
+        self.spatial = SpatialStep(
+            SpatialOptions(locate=objects_3d, camera_to_robot=camera_to_robot, max_points=points, smooth_s=smooth_s)
+        )
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
         self._stop = threading.Event()
         self._wake_inference = threading.Event()
@@ -352,7 +369,7 @@ class Stream:
         rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
-        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold)
+        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold, self.spatial)
 
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:
@@ -376,7 +393,9 @@ class Stream:
                 self._wake_results.clear()
                 continue
             fs, flagged, prepared, logits, started, finished = item
-            result = make_result(fs, flagged, prepared, logits, started, finished, self.spec, self.threshold)
+            result = make_result(
+                fs, flagged, prepared, logits, started, finished, self.spec, self.threshold, self.spatial
+            )
             with self._lock:
                 self._count(cam, "processed")
                 if result.skew_flagged:
