@@ -86,6 +86,7 @@ bench: venv modelopt
 	MUTUALSENSE_MODELOPT_VENV=$(CURDIR)/$(MODELOPT_VENV) $(BIN)/python benchmarks/bench_int8.py
 	$(BIN)/python benchmarks/bench_export.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_host_stages.py
 
 bench-gpu: venv
 	$(BIN)/python benchmarks/bench_cda_gpu.py

@@ -111,7 +111,8 @@ def replay_only(seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per configuration and side")
+    parser.add_argument("--slices", type=int, default=3, help="alternations of bare backend and pipeline")
     args = parser.parse_args()
     from mutualsense.export.bundle_export import export_bundle
 
@@ -120,11 +121,18 @@ def main() -> None:
         configs = {}
         # ONNX Runtime on both cores, the same with its threads spin-waiting in the pipeline too (its
         # default, which the pipeline turns off), or one core left to capture (the pipeline's default)
+        # bare backend and pipeline alternate in slices, so a change in the CPU's other load hits both
+        slice_s = args.seconds / args.slices
         for threads, spin in ((2, False), (2, True), (1, False)):
-            bare = bare_backend(bundle, args.seconds, threads)
-            rate, stages, counters = pipeline(bundle, MemorySource(sample_framesets()), args.seconds, threads, spin)
+            bares, rates, stages, counters = [], [], {}, {}
+            for _ in range(args.slices):
+                bares.append(bare_backend(bundle, slice_s, threads))
+                rate, part, counts = pipeline(bundle, MemorySource(sample_framesets()), slice_s, threads, spin)
+                rates.append(rate)
+                stages = {k: stages.get(k, []) + v for k, v in part.items()}
+                counters = {k: counters.get(k, 0) + v for k, v in counts.items()}
             name = f"ort {threads} thread{'s' if threads > 1 else ''}{', pipeline spinning' if spin else ''}"
-            configs[name] = (bare, rate, stages, counters)
+            configs[name] = (float(np.mean(bares)), float(np.mean(rates)), stages, counters)
         file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
         replay = replay_only(args.seconds)
         serial = stage_costs(bundle)

@@ -165,13 +165,13 @@ class DepthAligner:
             return False
         # the window in the full depth image (checking its unsampled pixels too only costs a needless fallback)
         r0, r1, c0, c1 = self._window
-        top, bottom = r0 * self._step_y, (r1 - 1) * self._step_y + 1
-        left, right = c0 * self._step_x, (c1 - 1) * self._step_x + 1
+        parts: tuple[np.ndarray, ...] = (depth,)  # an empty window: all of it is outside
+        if r1 > r0 and c1 > c0:
+            top, bottom = r0 * self._step_y, (r1 - 1) * self._step_y + 1
+            left, right = c0 * self._step_x, (c1 - 1) * self._step_x + 1
+            parts = (depth[:top], depth[bottom:], depth[top:bottom, :left], depth[top:bottom, right:])
         upper = min(self._guard_raw - 1, _FAR)
-        for part in (depth[:top], depth[bottom:], depth[top:bottom, :left], depth[top:bottom, right:]):
-            if part.size and cv2.countNonZero(cv2.inRange(part, 1, upper)):
-                return True
-        return False
+        return any(part.size > 0 and cv2.countNonZero(cv2.inRange(part, 1, upper)) > 0 for part in parts)
 
     def __call__(self, depth: np.ndarray, depth_scale: float) -> np.ndarray:
         if depth.shape != self._depth_shape:

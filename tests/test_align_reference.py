@@ -126,3 +126,20 @@ def test_the_window_skips_what_cannot_land_and_the_guard_catches_what_can() -> N
     # at 0.1 mm per unit the same value is 3 mm: projected too, and it lands right of the view
     assert not aligner(depth, 0.0001).any()
     assert not reference_align(depth, 0.0001, D435_DEPTH, D435_COLOR, BASELINE, (192, 192)).any()
+
+
+def test_a_colour_view_beside_the_depth_view_sees_only_what_comes_near() -> None:
+    """A narrow depth view turned 60° from the colour view: nothing lands from 0.1 m out (an empty
+    window), but points a few cm away, moved by the baseline, do — the guard must look everywhere."""
+    narrow = Intrinsics(424, 240, 1000.0, 1000.0, 211.5, 119.5)
+    extr = Extrinsics(rotation=rotation(60.0, 0.0), translation=(-0.015, 0.0, 0.0))
+    aligner = DepthAligner(narrow, D435_COLOR, extr, (96, 128))
+    r0, r1, c0, c1 = aligner._window
+    assert r1 <= r0 or c1 <= c0
+    far = scene_depth((240, 424), 1, 400)
+    assert not aligner(far, 0.001).any()
+    near = far.copy()
+    near[100:140, 180:240] = 20  # 2 cm, in the middle of the depth image
+    expected = reference_align(near, 0.001, narrow, D435_COLOR, extr, (96, 128))
+    assert expected.any()
+    np.testing.assert_array_equal(aligner(near, 0.001), expected)

@@ -122,3 +122,13 @@ def _result(prob: np.ndarray, color_size: tuple[int, int] | None) -> SaliencyRes
         result_time=0.0,
         color_size=color_size,
     )
+
+
+def test_the_most_components_a_map_can_have() -> None:
+    """Isolated pixels on a 2-pixel lattice: h·w/4 components (16-bit labels), every one an object at area 0."""
+    logits = np.full((192, 192), -5.0, np.float32)
+    logits[::2, ::2] = 5.0
+    prob = reference_sigmoid(logits)
+    got = find_objects(prob, None, (640, 480), 0.5, min_area_fraction=0.0)
+    assert len(got) == 96 * 96
+    assert got == reference_objects(prob, None, (640, 480), 0.5, min_area_fraction=0.0)

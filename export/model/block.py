@@ -71,7 +71,7 @@ class MutualAttention(nn.Module):
         return cross_diffusion_attention(q_r, k_r, v_r, q_d, k_d, v_d, self.alpha, self.scale, mode)
 
     def forward(self, x: torch.Tensor, xrd: torch.Tensor, mode: CdaMode = "fast") -> torch.Tensor:
-        if mode == "fast" and self._eager_inference():
+        if mode == "fast" and x.dtype == torch.float32 and x.device.type == "cpu" and self._eager_inference():
             return self._forward_inference(x, xrd)
         c = xrd.shape[-1]
         xr, xd = torch.split(x, c, dim=2)
@@ -83,7 +83,11 @@ class MutualAttention(nn.Module):
         return self.proj(fused) + self.proj_rd(torch.cat((z_r, z_d), dim=2))
 
     def _eager_inference(self) -> bool:
-        """Plain inference: no autograd, not traced for export, ``cda`` not swapped for the custom node."""
+        """Plain inference: no autograd, not traced for export, ``cda`` not swapped for the custom node.
+
+        (The caller also requires float32 on the CPU: half inputs keep the float32 softmax statistics of
+        :func:`attention_map`, and on a GPU one head at a time would only add launches.)
+        """
         return not (
             torch.is_grad_enabled()
             or torch.jit.is_tracing()

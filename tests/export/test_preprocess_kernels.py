@@ -4,6 +4,8 @@
 - the CPU build of the same per-pixel functions (frame_math.h via preprocess_host.cpp, g++ → ctypes)
   gives the runtime's aligned depth, depth tensor and colour tensor exactly (cv2's fixed-point
   bilinear resize reproduced to the bit);
+- the .cu itself, unmodified, runs on the CPU through the CUDA-on-CPU stand-in (tests/export/cuda_on_cpu,
+  every CUDA thread a fibre) and gives the same, under forward, reverse and shuffled thread orders;
 - on a machine with a CUDA GPU and cupy, the kernels themselves give the same.
 """
 
@@ -80,16 +82,15 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     return ctypes.CDLL(str(lib))
 
 
-def _align_host(host: ctypes.CDLL, aligner: DepthAligner, depth: np.ndarray, scale: float) -> np.ndarray:
+def _align_host(host: ctypes.CDLL, aligner: DepthAligner, depth: np.ndarray, scale: float, cuda: bool = False):  # noqa: ANN202
     t = aligner.tables
     h, w = t.out_size
     params = AlignParams(*t.translation, t.fx, t.fy, t.cx, t.cy, np.float32(scale), w, h)
     zbuf, out = np.empty((h, w), np.uint32), np.empty((h, w), np.uint16)
     rays = np.ascontiguousarray(t.rays, np.float32)
-    rc = host.ms_align_depth_host(
-        _ptr(depth), depth.shape[1], t.step_x, t.step_y, _ptr(rays), rays.shape[1], rays.shape[2],
-        ctypes.byref(params), int(t.fill), _ptr(zbuf), _ptr(out),
-    )  # fmt: skip
+    args = [_ptr(depth), depth.shape[1], t.step_x, t.step_y, _ptr(rays), rays.shape[1], rays.shape[2]]
+    args += [ctypes.byref(params), int(t.fill), _ptr(zbuf), _ptr(out)]
+    rc = host.ms_align_depth(*args, None) if cuda else host.ms_align_depth_host(*args)
     assert rc == 0
     return out
 
@@ -145,3 +146,73 @@ def test_kernels_on_the_gpu_match_the_cpu_build(host: ctypes.CDLL, tmp_path: Pat
     assert rc == 0
     cupy.cuda.runtime.deviceSynchronize()
     np.testing.assert_array_equal(cupy.asnumpy(d_out), aligner(depth, 0.001))
+
+
+# ---- the .cu on the CPU, through the CUDA-on-CPU stand-in -------------------------------------------------------
+
+# What the stand-in does not provide yet and these kernels use: round-to-nearest float operations (plain
+# operations with -ffp-contract=off), atomicMin (fibres switch only at barriers, so read-modify-write is
+# atomic), cudaMemsetAsync (synchronous).
+_STAND_IN_EXTRAS = r"""
+#include "cuda_runtime.h"
+#include <cstring>
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+template <typename T> T atomicMin(T* address, T value)
+{
+    T const old = *address;
+    *address = old < value ? old : value;
+    return old;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t)
+{
+    std::memset(p, value, bytes);
+    return cudaSuccess;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cuda_on_cpu(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    cxx = shutil.which("g++") or shutil.which("c++")
+    try:
+        from test_cda_kernels_cpu import HARNESS, cuda_to_cpp
+    except ImportError:
+        pytest.skip("the CUDA-on-CPU stand-in (tests/export/test_cda_kernels_cpu.py) is not importable here")
+    if cxx is None:
+        pytest.skip("no C++ compiler (g++) to build the kernels on the CPU")
+    out = tmp_path_factory.mktemp("frame_on_cpu")
+    source = SOURCES / "preprocess_kernels.cu"
+    (out / "preprocess_kernels.cpu.cpp").write_text(cuda_to_cpp(source.read_text(), source))
+    (out / "extras.h").write_text(_STAND_IN_EXTRAS)
+    lib = out / "libframe_on_cpu.so"
+    flags = ["-std=c++17", "-D__CUDACC__", "-D__CUDA_ARCH__=870", "-O2", "-fPIC", "-shared", "-ffp-contract=off"]
+    flags += ["-pthread", "-I", str(HARNESS), "-I", str(SOURCES), "-include", str(out / "extras.h")]
+    cmd = [cxx, *flags, str(out / "preprocess_kernels.cpu.cpp"), str(HARNESS / "cuda_on_cpu.cpp"), "-o", str(lib)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    cdll = ctypes.CDLL(str(lib))
+    cdll.cuda_cpu_configure.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_uint]
+    return cdll
+
+
+@pytest.mark.parametrize("schedule", [0, 1, 2], ids=["forward", "reverse", "shuffled"])
+def test_the_cu_file_on_the_cpu_stand_in_is_identical(cuda_on_cpu: ctypes.CDLL, schedule: int) -> None:
+    cuda_on_cpu.cuda_cpu_configure(166912, schedule, 7)
+    di, grid = GEOMETRIES["424x240 into 160x224, pinholes filled"]
+    aligner = DepthAligner(di, COLOR, Extrinsics(translation=(0.015, 0.0, 0.0)), grid)
+    spec = InputSpec(height=grid[0], width=grid[1])
+    depth = _depth((di.height, di.width), 5)
+    expected = aligner(depth, 0.001)
+    got = _align_host(cuda_on_cpu, aligner, depth, 0.001, cuda=True)
+    np.testing.assert_array_equal(got, expected)
+    table = np.ascontiguousarray(depth_table("<u2", 0.001, spec))
+    tensor = np.empty(grid, np.float32)
+    assert cuda_on_cpu.ms_prepare_depth(_ptr(got), got.size, _ptr(table), _ptr(tensor), None) == 0
+    np.testing.assert_array_equal(tensor, preprocess_depth(expected, 0.001, spec)[0])
+    rgb = np.random.default_rng(schedule).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    levels = np.ascontiguousarray(rgb_table(spec).reshape(3, 256))
+    colour = np.empty((3, *grid), np.float32)
+    assert cuda_on_cpu.ms_prepare_rgb(_ptr(rgb), 640, 480, _ptr(levels), _ptr(colour), grid[1], grid[0], None) == 0
+    np.testing.assert_array_equal(colour, preprocess_rgb(rgb, spec))
