@@ -19,11 +19,11 @@ from mutualsense.bundle import Bundle, finalize_manifest, sha256_file, write_bun
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
 from mutualsense.evaluation.metrics import Scores
-from mutualsense.export.engine import build_engine, require_tensorrt
 from mutualsense.export.model import load_checkpoint
 from mutualsense.export.onnx_export import export_onnx
 from mutualsense.export.onnx_graph import OrtSession, strip_functions, to_fp16
 from mutualsense.gpu import gpu_info, tensorrt_version
+from mutualsense.tensorrt import build_engine, require_tensorrt
 
 __all__ = ["PRECISIONS", "export_bundle"]
 

@@ -14,18 +14,23 @@ from mutualsense.preprocess import InputSpec
 __all__ = ["checkpoint_predictor", "model_predictor"]
 
 
-def model_predictor(model: MutualSenseNet) -> Predictor:
-    """Wrap a model (put in eval mode) as a numpy-in, numpy-out predictor."""
+def model_predictor(model: torch.nn.Module, device: torch.device | None = None) -> Predictor:
+    """Wrap a model (put in eval mode) as a numpy-in, numpy-out predictor running on ``device``."""
     model.eval()
+    device = device or torch.device("cpu")
 
     def predict(rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return model(torch.from_numpy(rgb), torch.from_numpy(depth)).numpy()
+            out = model(torch.from_numpy(rgb).to(device), torch.from_numpy(depth).to(device))
+            return out.float().cpu().numpy()
 
     return predict
 
 
-def checkpoint_predictor(path: str | os.PathLike[str]) -> tuple[Predictor, InputSpec]:
+def checkpoint_predictor(
+    path: str | os.PathLike[str], device: torch.device | None = None
+) -> tuple[Predictor, InputSpec]:
     """Load a checkpoint and return its predictor with the input spec it was trained on."""
     loaded = load_checkpoint(path)
-    return model_predictor(loaded.model), loaded.config.input
+    model: MutualSenseNet = loaded.model.to(device or torch.device("cpu"))
+    return model_predictor(model, device), loaded.config.input

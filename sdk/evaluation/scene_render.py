@@ -50,6 +50,8 @@ class Scene:
         mask: (H, W) uint8, 255 on the salient object, 0 elsewhere.
         camouflaged: True when the salient object wears the background's texture.
         depth_scale: metres per depth unit.
+        true_depth: (H, W) float32 metres, the noise-free depth along the optical axis (no holes):
+            the ground truth of the 3D geometry, with ``mask`` giving the salient object's pixels.
     """
 
     rgb: np.ndarray
@@ -57,6 +59,7 @@ class Scene:
     mask: np.ndarray
     camouflaged: bool
     depth_scale: float = 0.001
+    true_depth: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,23 @@ class SceneRenderer:
         return alpha, (y0, y1, x0, x1)
 
     # ----------------------------------------------------------------------------- scene
-    def render(self, rng: np.random.Generator, camouflaged: bool, n_objects: int, sensor_noise: float = 1.0) -> Scene:
-        """Draw one scene."""
+    def render(
+        self,
+        rng: np.random.Generator,
+        camouflaged: bool,
+        n_objects: int,
+        sensor_noise: float = 1.0,
+        salient_pose: tuple[float, float, float] | None = None,
+        noise_rng: np.random.Generator | None = None,
+    ) -> Scene:
+        """Draw one scene.
+
+        ``salient_pose`` = (dx, dy, dz) moves the salient object by (dx, dy) pixels from where ``rng``
+        put it and dz metres farther (its image scaled as a pinhole camera sees it), leaving every
+        other draw of ``rng`` as it was: the same ``rng`` state with different poses gives the same
+        scene with the object moved. ``noise_rng`` (default ``rng``) draws the colour sensor noise
+        and the depth camera's errors, so they can change from frame to frame.
+        """
         h, w = self.h, self.w
         area = float(h * w)
 
@@ -258,6 +276,8 @@ class SceneRenderer:
                 distractors.append(_Object(pts + (dx, dy), dx, dy, _radius(pts), z))
                 break
         distractors.sort(key=lambda o: -o.z)  # painter's order: far to near
+        if salient_pose is not None:  # after every placement draw, so the rest of the scene stays put
+            salient = _moved(salient, *salient_pose)
 
         salient_drawn = self._raster(salient)
         bg_patch = None
@@ -310,14 +330,15 @@ class SceneRenderer:
             + np.float32(1.0)
         ) * gain
         rgb *= light[None]
-        noise, sigma = self._bank(rng, slice(0, 3)), rng.uniform(1.0, 4.0) * sensor_noise
+        nrng = rng if noise_rng is None else noise_rng
+        noise, sigma = self._bank(nrng, slice(0, 3)), nrng.uniform(1.0, 4.0) * sensor_noise
         for c in range(3):
             cv2.scaleAdd(noise[c], sigma, rgb[c], dst=rgb[c])
         np.clip(rgb, 0.0, 255.0, out=rgb)
         rgb8 = cv2.merge(list(rgb.astype(np.uint8)))
 
-        depth = self._stereo_depth(rng, depth_true)
-        return Scene(rgb=rgb8, depth=depth, mask=mask, camouflaged=bool(camouflaged))
+        depth = self._stereo_depth(nrng, depth_true)
+        return Scene(rgb=rgb8, depth=depth, mask=mask, camouflaged=bool(camouflaged), true_depth=depth_true)
 
     def _stereo_depth(self, rng: np.random.Generator, z: np.ndarray) -> np.ndarray:
         """True depth (metres, float32) -> what a stereo camera reports (uint16 mm, 0 = invalid)."""
@@ -369,6 +390,14 @@ def _colourise(t: np.ndarray, palette: tuple[np.ndarray, np.ndarray]) -> np.ndar
         np.multiply(t, float(c2[c] - c1[c]), out=out[c])
         out[c] += float(c1[c])
     return out
+
+
+def _moved(obj: _Object, dx: float, dy: float, dz: float) -> _Object:
+    """The object shifted by (dx, dy) pixels and dz metres in depth (its image scaled by old depth / new depth)."""
+    z = obj.z + dz
+    scale = obj.z / z
+    cx, cy = obj.cx + dx, obj.cy + dy
+    return _Object((obj.points - (obj.cx, obj.cy)) * scale + (cx, cy), cx, cy, obj.radius * scale, z)
 
 
 def _radius(pts: np.ndarray) -> float:

@@ -14,7 +14,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -27,14 +29,16 @@ from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.postprocess import make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
+from mutualsense.pipeline.sinks import Sink, SinkGroup
 from mutualsense.pipeline.slots import CameraState
-from mutualsense.pipeline.stats import PipelineStats
+from mutualsense.pipeline.stats import PipelineStats, advice, stream_stats
 from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.sources.spec import open_source
+from mutualsense.spatial.step import SpatialOptions, SpatialStep
 
-__all__ = ["Stream", "open"]
+__all__ = ["Stream"]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +62,19 @@ class Stream:
         stall_timeout_s: a source that delivers nothing for this long is reported as stalled.
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
-        reconnect: restart a source that fails or stalls (default: live cameras yes, files and generators
-            no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
-            (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        reconnect: restart a source that fails or stalls (default: the source's ``reconnectable``: live
+            cameras yes, files and generators no), up to ``reconnect_attempts`` times with back-off doubling
+            from ``reconnect_backoff_s`` (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        sinks: consumers of every result (overlay pictures, web viewer, publisher, status line; see
+            :class:`~mutualsense.pipeline.sinks.Sink`), started and stopped with the stream.
+        objects_3d: locate objects in 3D and track them (``obj.position_m``, ``extent_m``, ``track_id``,
+            ``velocity_mps``; see :mod:`mutualsense.spatial.objects3d` and :mod:`mutualsense.spatial.tracking`).
+        camera_to_robot: optional 4×4 rigid transform (camera frame → robot frame): adds
+            ``obj.position_robot_m`` and ``obj.extent_robot_m``.
+        points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).
+        smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
+        build_engine: with ``backend="tensorrt"``, build an engine for this GPU into the bundle when it
+            has none (minutes, once); False refuses with the command to run.
     """
 
     def __init__(
@@ -79,6 +93,12 @@ class Stream:
         reconnect: bool | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff_s: float = 0.5,
+        sinks: Sequence[Sink] = (),
+        objects_3d: bool = True,
+        camera_to_robot: Any = None,
+        points: int = 0,
+        smooth_s: float = 0.0,
+        build_engine: bool = True,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -87,19 +107,27 @@ class Stream:
         if not opened:
             raise MutualSenseError("no source given.", "pass source=... or sources=[...].")
         names = [s.name for s in opened]
+        # results and counters are tagged with a unique name (the sources themselves keep theirs);
+        # live cameras are restarted after a failure (unplugged, USB reset); files and generators end
         self.cameras = [
-            CameraState(s, s.name if names.count(s.name) == 1 else f"{s.name}#{i}") for i, s in enumerate(opened)
+            CameraState(
+                s,
+                s.name if names.count(s.name) == 1 else f"{s.name}#{i}",
+                live=s.real_time,
+                reconnect=s.reconnectable if reconnect is None else reconnect,
+            )
+            for i, s in enumerate(opened)
         ]
-        for cam in self.cameras:
-            cam.source.name = cam.name  # results and counters are tagged with a unique name
-            # live cameras are restarted after a failure (unplugged, USB reset); files and generators end
-            cam.reconnect = bool(getattr(cam.source, "reconnectable", False)) if reconnect is None else reconnect
         self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
-        self.backend = open_backend(backend, self.bundle, providers, threads)
+        # no spinning: ONNX Runtime's idle threads would take the CPU the capture and result threads need
+        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False, build_engine=build_engine)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
+        self.spatial = SpatialStep(
+            SpatialOptions(locate=objects_3d, camera_to_robot=camera_to_robot, max_points=points, smooth_s=smooth_s)
+        )
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
         self._stop = threading.Event()
         self._wake_inference = threading.Event()
@@ -108,6 +136,11 @@ class Stream:
         self._error: BaseException | None = None
         self.preparer = FramePreparer(self.spec)
         self._callbacks: list[ResultCallback] = []
+        self._sinks = SinkGroup(sinks)
+        # windows for status(): a fixed length, so a stream that runs for days keeps flat memory
+        self._latencies: deque[float] = deque(maxlen=300)
+        self._skews: deque[float] = deque(maxlen=300)
+        self._opened_at = time.monotonic()
         self._lock = threading.Lock()
         self._open = False
 
@@ -123,20 +156,25 @@ class Stream:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Stream:
-        self.backend.__enter__()
+        self._sinks.start(self)
         started: list[Source] = []
         try:
-            for cam in self.cameras:
-                cam.source.start()
-                started.append(cam.source)
+            self.backend.__enter__()
+            try:
+                for cam in self.cameras:
+                    cam.source.start()
+                    started.append(cam.source)
+            except BaseException:
+                for src in started:
+                    src.stop()
+                self.backend.__exit__(None, None, None)
+                raise
         except BaseException:
-            for src in started:
-                src.stop()
-            self.backend.__exit__(None, None, None)
+            self._sinks.stop()
             raise
         self._open = True
+        self._opened_at = time.monotonic()
         for cam in self.cameras:
-            cam.live = bool(getattr(cam.source, "real_time", True))
             t = threading.Thread(target=self._capture, args=(cam,), name=f"capture-{cam.name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -172,25 +210,25 @@ class Stream:
             for cam in self.cameras:
                 cam.source.stop()
         finally:
-            self.backend.__exit__(None, None, None)
+            try:
+                self.backend.__exit__(None, None, None)
+            finally:
+                self._sinks.stop()
 
     def advice(self) -> list[str]:
         """What to change when a camera lost frames (USB bandwidth) or framesets were dropped for skew."""
-        tips = []
-        for cam in self.cameras:
-            s = cam.stats
-            if s.source_frame_gaps:
-                tips.append(
-                    f"{cam.name} lost {s.source_frame_gaps} frames before they reached MutualSense (USB bandwidth or "
-                    "power): lower its colour or depth resolution or frame rate (e.g. depth 848x480@30 → 640x360@30 "
-                    "or 424x240@30), put each camera on its own USB 3 controller, or use a powered hub."
-                )
-            if s.dropped_by_skew:
-                tips.append(
-                    f"{cam.name}: {s.dropped_by_skew} framesets exceeded the RGB-depth skew limit: raise --max-skew-ms "
-                    "or run colour and depth at the same frame rate."
-                )
-        return tips
+        return advice(self.camera_stats)
+
+    def status(self) -> dict[str, Any]:
+        """What the status line and the web viewer show (see :func:`~mutualsense.pipeline.stats.stream_stats`):
+        rates since the stream opened, latency percentiles and median |skew| over the last results."""
+        return stream_stats(self.stats, self._latencies, self._skews, self._opened_at)
+
+    def add_sink(self, sink: Sink) -> Sink:
+        """Run ``sink`` on every result (see :class:`~mutualsense.pipeline.sinks.Sink`); starts it at once
+        when the stream is open. Returns the sink."""
+        self._sinks.add(sink, self if self._open else None)
+        return sink
 
     # ------------------------------------------------------------------ capture threads
     def _capture(self, cam: CameraState) -> None:
@@ -265,6 +303,8 @@ class Stream:
                     )
                 continue
             last = time.monotonic()
+            if fs.source != cam.name:  # two sources of the same name: tag with the stream's unique name
+                fs = replace(fs, source=cam.name)
             flagged = self.max_skew_ms is not None and abs(fs.skew_ms) > self.max_skew_ms
             with self._lock:
                 self._count(cam, "produced")
@@ -329,7 +369,7 @@ class Stream:
         rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
-        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold)
+        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold, self.spatial)
 
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:
@@ -353,13 +393,18 @@ class Stream:
                 self._wake_results.clear()
                 continue
             fs, flagged, prepared, logits, started, finished = item
-            result = make_result(fs, flagged, prepared, logits, started, finished, self.spec, self.threshold)
+            result = make_result(
+                fs, flagged, prepared, logits, started, finished, self.spec, self.threshold, self.spatial
+            )
             with self._lock:
                 self._count(cam, "processed")
                 if result.skew_flagged:
                     self._count(cam, "skew_flagged")
+            self._latencies.append(result.latency_ms["total"])
+            self._skews.append(result.skew_ms)
             for cb in self._callbacks:
                 cb(result)
+            self._sinks.handle(result, self)
             yield result
 
     def on_result(self, fn: ResultCallback) -> ResultCallback:
@@ -368,22 +413,8 @@ class Stream:
         return fn
 
     def run(self, max_results: int | None = None) -> PipelineStats:
-        """Process until the source ends (or ``max_results``), calling the registered callbacks."""
+        """Process until the source ends (or ``max_results``), calling the registered callbacks and sinks."""
         for n, _ in enumerate(self, start=1):
             if max_results is not None and n >= max_results:
                 break
         return self.stats
-
-
-def open(  # noqa: A001 - mirrors the builtin on purpose: mutualsense.open(bundle, source=...)
-    bundle: Bundle | str | os.PathLike[str],
-    source: str | Source = "synthetic",
-    sources: Sequence[str | Source] | None = None,
-    **kwargs: Any,
-) -> Stream:
-    """Open a stream: ``with mutualsense.open("bundle", source="camera") as stream: for r in stream: ...``.
-
-    ``sources=["camera:A", "camera:B"]`` streams several cameras through one backend. Keyword
-    arguments are those of :class:`Stream`.
-    """
-    return Stream(bundle, source, sources=sources, **kwargs)

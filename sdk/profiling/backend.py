@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ from mutualsense.profiling.context import (
 )
 from mutualsense.profiling.report import ProfileReport
 from mutualsense.profiling.samples import Samples
-from mutualsense.profiling.stages import CLOCK_NONE, RESIDUAL_TOLERANCE_MS
+from mutualsense.profiling.stages import CLOCK_NONE
 
 if TYPE_CHECKING:
     from mutualsense.bundle import Bundle
@@ -79,13 +79,12 @@ def profile_backend(
     max_inputs: int = 16,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    build_engine: bool = True,
 ) -> ProfileReport:
     """Time the bare backend: ``iterations`` back-to-back ``infer`` calls after ``warmup`` (like ``trtexec``).
 
     Separates the model's cost from the pipeline's: compare its ``inference`` with
-    :func:`profile_pipeline`'s. A backend that times its own copies (an attribute
-    ``last_timings_ms``: stage → ms of its last ``infer``, e.g. ``host_to_device``, ``inference``,
-    ``device_to_host``) gets them reported as separate stages.
+    :func:`profile_pipeline`'s.
 
     Args:
         bundle: a bundle or its folder.
@@ -108,8 +107,7 @@ def profile_backend(
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     calls: list[float] = []
     ends: list[float] = []
-    split: list[Mapping[str, float] | None] = []
-    be = open_backend(backend, b, providers, threads)
+    be = open_backend(backend, b, providers, threads, build_engine=build_engine)
     with be:
         perf = time.perf_counter
         for i in range(warmup):
@@ -122,21 +120,12 @@ def profile_backend(
             t1 = perf()
             calls.append(1000.0 * (t1 - t0))
             ends.append(t1 - start)
-            timings = getattr(be, "last_timings_ms", None)
-            split.append(dict(timings) if isinstance(timings, Mapping) else None)
             if progress is not None:
                 progress(i + 1, iterations)
         provider = provider_name(be)
-        backend_name = str(getattr(be, "name", backend))
-    series: dict[str, list[float]]
-    if all(s is not None for s in split):
-        names = list(dict.fromkeys(k for s in split if s is not None for k in s))
-        series = {k: [float(s.get(k, 0.0)) for s in split if s is not None] for k in names}
-    else:
-        series = {"inference": calls}
-    residual = np.asarray(calls) - np.sum([np.asarray(v) for v in series.values()], axis=0)
-    if np.max(np.abs(residual)) > RESIDUAL_TOLERANCE_MS:
-        series["unaccounted"] = [float(x) for x in residual]
+        backend_name = be.name
+    # one stage: the backends time their host↔device copies inside infer (see absent_stages)
+    series = {"inference": calls}
     order = ordered_stages(series)
     return ProfileReport(
         mode="backend",

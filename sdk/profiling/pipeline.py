@@ -128,6 +128,7 @@ def profile_pipeline(
     max_skew_ms: float | None = None,
     skew_policy: Literal["drop", "flag"] = "drop",
     progress: Callable[[int, int], None] | None = None,
+    build_engine: bool = True,
 ) -> ProfileReport:
     """Profile a stream: run ``warmup`` results, then measure ``frames`` results (fewer if the source ends).
 
@@ -136,7 +137,7 @@ def profile_pipeline(
         source: a source spec (``camera``, ``synthetic``, a recording path; see ``SOURCE_SPEC_HELP``) or a Source.
         frames: results to measure after the warm-up.
         warmup: results to discard first (model load, caches, the camera's auto-exposure settling).
-        backend / providers / threads / max_skew_ms / skew_policy: as for :func:`mutualsense.open`.
+        backend / providers / threads / max_skew_ms / skew_policy / build_engine: as for :func:`mutualsense.open`.
         progress: called with (measured so far, ``frames``) after each measured result.
 
     Returns:
@@ -159,6 +160,7 @@ def profile_pipeline(
         threads=threads,
         max_skew_ms=max_skew_ms,
         skew_policy=skew_policy,
+        build_engine=build_engine,
     )
     cols = ResultColumns()
     stats = stream.stats
@@ -180,7 +182,7 @@ def profile_pipeline(
             if done >= frames:
                 break
         provider = provider_name(stream.backend)
-        backend_name = str(getattr(stream.backend, "name", backend))
+        backend_name = stream.backend.name
         at_last_result = stats.dropped_by_backpressure
     counters = stats.as_dict()
     n = len(cols.frame)
@@ -241,7 +243,7 @@ def profile_pipeline(
             "spec": source if isinstance(source, str) else None,
             "name": src.name,
             "type": type(src).__name__,
-            "real_time": bool(getattr(src, "real_time", True)),
+            "real_time": src.real_time,
             "clock_domains": sorted(set(cols.domains)),
             "max_skew_ms": max_skew_ms,
             "skew_policy": skew_policy,
