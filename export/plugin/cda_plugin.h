@@ -16,7 +16,9 @@
 // NvInferPluginBase.h (still reached through NvInferRuntime.h).
 //
 // I/O: 6 inputs q_r, k_r, v_r, q_d, k_d, v_d and 4 outputs o_r, o_d, o_rd, o_dr, all [B, H, N, d],
-// all float32 or all float16, linear (row-major) layout. Fields: alpha (float32, default 0.6) and
+// all float32 or all float16, linear (row-major) layout. Shapes and types are checked when the engine is
+// built (getOutputShapes: constant dimensions; configurePlugin: the network's and the profile's min/opt/max
+// shapes) and again in onShapeChange, by cda_shapes.h; a mismatch is logged with both shapes and refused. Fields: alpha (float32, default 0.6) and
 // scale (float32; absent or ≤ 0 means d^-½ at run time). Workspace: 2·B·H·N·N floats (A_r, A_d).
 
 #ifndef MUTUALSENSE_CDA_PLUGIN_H

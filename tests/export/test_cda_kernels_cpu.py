@@ -83,6 +83,8 @@ def test_rewrite_keeps_lines_and_refuses_unknown_forms() -> None:
 
 _FLAGS = ["-std=c++17", "-D__CUDACC__", "-D__CUDA_ARCH__=870", "-Wall", "-Wno-unknown-pragmas", "-pthread"]
 _FLAGS += ["-I", str(HARNESS), "-I", str(PLUGIN)]
+if os.environ.get("MUTUALSENSE_CUDA_ON_CPU_UCONTEXT"):  # the portable fibre switch, as on aarch64
+    _FLAGS.append("-DCUDA_CPU_UCONTEXT")
 _SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
@@ -107,6 +109,7 @@ class _Build:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mutualsense" / "cuda-on-cpu"
         self.path = root / digest.hexdigest()[:24] / name
         self.proc: subprocess.Popen[str] | None = None
+        self.output = ""
         if not self.path.is_file():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._tmp = self.path.with_name(f"{name}.tmp{os.getpid()}")
@@ -117,13 +120,18 @@ class _Build:
                 text=True,
             )
 
-    def wait(self) -> Path:
+    def finish(self) -> bool:
+        """Waits for the compiler; True when the build is in the cache."""
         if self.proc is not None:
-            out, _ = self.proc.communicate(timeout=600)
-            if self.proc.returncode != 0:
-                pytest.fail(f"compiling {self.path.name} failed:\n{out}")
-            os.replace(self._tmp, self.path)
+            self.output, _ = self.proc.communicate(timeout=600)
+            if self.proc.returncode == 0:
+                os.replace(self._tmp, self.path)
             self.proc = None
+        return self.path.is_file()
+
+    def wait(self) -> Path:
+        if not self.finish():
+            pytest.fail(f"compiling {self.path.name} failed:\n{self.output}")
         return self.path
 
 
@@ -142,7 +150,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     selftest = _translate(out, HARNESS / "selftest.cu")
     runtime = HARNESS / "cuda_on_cpu.cpp"
     asan = _Build("cda_driver_asan", _SANITIZE, [kernels, runtime, HARNESS / "driver.cpp"])
-    request.addfinalizer(asan.wait)  # publish it to the cache even when its test was not selected
+    request.addfinalizer(asan.finish)  # publish it to the cache even when its test was not selected
     lib_path = _Build("libcda_on_cpu.so", ["-O2", "-fPIC", "-shared"], [kernels, selftest, runtime]).wait()
     lib = ctypes.CDLL(str(lib_path))
     for name in ("cda_forward_f32", "cda_forward_f16"):
@@ -298,6 +306,12 @@ def test_invalid_arguments_refused(builds: Builds) -> None:
 
 def test_kernels_under_address_and_undefined_behaviour_sanitizers(builds: Builds, tmp_path: Path) -> None:
     """The same kernels, sanitised, on exactly-sized heap tensors: any report fails the test."""
+    if not builds.asan.finish():
+        probe = tmp_path / "probe.cpp"
+        probe.write_text("int main() { return 0; }\n")
+        cmd = [str(CXX), *_SANITIZE, str(probe), "-o", str(tmp_path / "probe")]
+        if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
+            pytest.skip(f"{CXX} cannot build with -fsanitize=address,undefined here (sanitizer runtime missing)")
     driver = builds.asan.wait()
     cases = [
         ((1, 2, 37, 64), "float32", "forward"),

@@ -4,8 +4,9 @@
 // as fibres that switch only at barriers, per-block shared memory, launch checks, and a small C ABI for the
 // tests (cuda_cpu_configure, cuda_cpu_fault, cuda_cpu_launch_log, the half conversions).
 // Fibres switch with a few lines of assembly on x86-64 (swapcontext makes a system call per switch, and a
-// block of 256 threads switches hundreds of thousands of times); elsewhere, or with -DCUDA_CPU_UCONTEXT,
-// with ucontext.
+// block of 256 threads switches hundreds of thousands of times); elsewhere, or with -DCUDA_CPU_UCONTEXT
+// (MUTUALSENSE_CUDA_ON_CPU_UCONTEXT=1 for the tests), with ucontext. Under AddressSanitizer the switches
+// are announced (__sanitizer_start/finish_switch_fiber) and a reused stack is unpoisoned.
 
 #include "cuda_fp16.h"
 #include "cuda_runtime.h"
