@@ -71,7 +71,7 @@ lint: venv
 # mypy cannot follow the editable finder (package-dir mapping): check a plain installed copy,
 # which also proves the package data ships.
 typecheck: venv
-	@rm -rf build/typecheck
+	@rm -rf build/typecheck build/lib  # a stale build/lib would ship deleted modules into the checked copy
 	$(BIN)/pip install -q --no-deps --no-build-isolation --target build/typecheck . >/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p mutualsense --config-file ../../pyproject.toml
 
