@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -45,24 +44,8 @@ def evaluate(
 
     Example: [bold]mutualsense evaluate tiny.pt --data synthetic --count 500[/]
     """
-    from mutualsense.errors import DataError
-    from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
-
-    if subset not in ("all", "camouflaged", "normal"):
-        raise DataError(f"unknown subset {subset!r}.", "use all, camouflaged or normal.")
-    n = count if count is not None else (500 if data == "synthetic" else None)
-    with contextlib.ExitStack() as stack:
-        if model.is_dir():
-            from mutualsense.backends import OnnxRuntimeBackend
-            from mutualsense.bundle import Bundle
-
-            bundle = Bundle.load(model)
-            backend = stack.enter_context(OnnxRuntimeBackend(bundle))
-            predictor, spec = backend_predictor(backend, bundle.batch), bundle.input_spec
-        else:
-            predictor, spec = require_export("mutualsense.export.evaluate").checkpoint_predictor(model)
-        frames = iter_frames(data, n, EVAL_SEED if seed is None else seed, spec)
-        scores = evaluate_predictor(predictor, frames, spec, blank_depth=blank_depth, subset=subset)  # type: ignore[arg-type]
+    mod = require_export("mutualsense.export.evaluate")
+    scores = mod.evaluate_model(model, data, count, seed, subset, blank_depth)
     result = scores.as_dict()
     if as_json:
         typer.echo(json.dumps(result, indent=2))

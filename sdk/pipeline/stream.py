@@ -2,7 +2,7 @@
 
 ``with mutualsense.open(bundle, source="synthetic") as stream: for result in stream: ...``
 
-Counters are exact (design.md §8): every frameset the source delivered is either processed,
+Counters are exact (docs/design.md §8): every frameset the source delivered is either processed,
 dropped for RGB-depth skew, or dropped by back-pressure (replaced in the one-slot buffer by a newer
 one, or still waiting there when the stream is closed). Sources that are not live (a recording or
 generator replayed as fast as possible) are read on demand and lose nothing.
