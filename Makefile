@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: this machine's pip finds the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q "setuptools>=68" wheel
-	$(BIN)/pip install -q -e ".[export,realsense,profile,zenoh,dev]"
+	$(BIN)/pip install -q -e ".[cpu,export,realsense,profile,zenoh,dev]"
 	# pysodmetrics pins numpy<2.3.5 but gives identical results on newer numpy: the metrics tests' cross-check.
 	$(BIN)/pip install -q --no-deps pysodmetrics==1.6.2
 	@touch $@

@@ -1,5 +1,6 @@
-"""A ROS 2 node publishing MutualSense results: ``~/saliency`` (sensor_msgs/Image, mono8) and
-``~/objects`` (vision_msgs/Detection2DArray).
+"""A ROS 2 node publishing MutualSense results: ``~/saliency`` (sensor_msgs/Image, mono8),
+``~/objects`` (vision_msgs/Detection2DArray), ``~/objects3d`` (vision_msgs/Detection3DArray: 3D
+centroid, extent and track id) and, with ``points`` > 0, ``~/points`` (sensor_msgs/PointCloud2).
 
     ros2 run ... / python examples/ros2_node.py --ros-args -p bundle:=out/demo-fp32 -p source:=camera \\
         -p camera:=front -p frame_id:=front_color_optical_frame -p width:=160 -p height:=120
@@ -7,7 +8,9 @@
 Parameters: ``bundle`` (bundle folder, required), ``source`` (``camera``, ``camera:SERIAL``, a recording,
 ``synthetic``), ``camera`` (node-side name, used in logs), ``frame_id`` (header frame), ``backend``
 (``ort`` / ``tensorrt``), ``width`` / ``height`` (published map size; 0 = colour resolution), ``mode``
-(``map`` / ``mask``).
+(``map`` / ``mask``), ``points`` (points per object in the point cloud; 0 = no cloud), ``robot_transform``
+(a JSON/YAML 4×4 camera-to-robot transform file; then the 3D detections and the cloud are in
+``robot_frame_id``).
 
 Written against rclpy's documented API (Humble and later; vision_msgs ≥ 4: ``BoundingBox2D.center`` is a
 ``Pose2D`` with ``position``). rclpy comes with a ROS 2 installation, not from PyPI: the ROS imports
@@ -15,7 +18,10 @@ happen only in :func:`main` and :func:`make_node`. The message contents are buil
 (:func:`image_fields`, :func:`detections`, :func:`ros_stamp`) that need only mutualsense, so they
 are tested without ROS. A detection's ``results[0].pose.pose.position`` is the object's centre in the
 colour camera's optical frame (metres: x right, y down, z forward = median depth) when the depth is
-valid, else zeros; ``distance_m`` is the median depth.
+valid, else zeros; ``distance_m`` is the median depth. A 3D detection (:func:`detections_3d`) holds the
+object's visible-surface centroid and trimmed extent (``bbox``, axis-aligned, identity orientation) and
+its track id as ``id``; the cloud (:func:`point_cloud_fields`) has fields x, y, z (float32) and
+``track_id`` (uint32; 0 = untracked), one row of points.
 
 Alternatively, bridge the Zenoh publisher (``mutualsense stream --publish zenoh``) instead of running
 this node: the JSON/PNG messages are documented in docs/results.md.
@@ -26,6 +32,8 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+
+import numpy as np
 
 from mutualsense.outputs.messages import SaliencyMode, render_saliency
 from mutualsense.results import SaliencyResult
@@ -111,16 +119,88 @@ def detections(result: SaliencyResult, resolution: tuple[int, int] | None = None
     return out
 
 
+def detections_3d(result: SaliencyResult, robot: bool = False) -> list[dict[str, Any]]:
+    """One dict per object located in 3D, with what a ``vision_msgs/Detection3D`` holds.
+
+    Keys: ``id`` (the track id as a string; the object's index when untracked), ``bbox`` (``center``
+    (x, y, z) and ``size`` (x, y, z) in metres, axis-aligned in the frame), ``class_id``, ``score``,
+    ``velocity_mps`` ((x, y, z) or None; camera frame). ``robot``: the robot-frame fields (the stream
+    needs a camera-to-robot transform). Objects without a 3D position are left out.
+    """
+    out = []
+    for i, o in enumerate(result.objects):
+        centre, size = (o.position_robot_m, o.extent_robot_m) if robot else (o.position_m, o.extent_m)
+        if centre is None or size is None:
+            continue
+        out.append(
+            {
+                "id": str(i) if o.track_id is None else str(o.track_id),
+                "bbox": {"center": tuple(centre), "size": tuple(size)},
+                "class_id": "salient",
+                "score": float(o.score),
+                "velocity_mps": o.velocity_mps,
+            }
+        )
+    return out
+
+
+POINT_FIELDS = (  # sensor_msgs/PointField: (name, offset, datatype, count); FLOAT32 = 7, UINT32 = 6
+    ("x", 0, 7, 1),
+    ("y", 4, 7, 1),
+    ("z", 8, 7, 1),
+    ("track_id", 12, 6, 1),
+)
+POINT_DTYPE = np.dtype({"names": ["x", "y", "z", "track_id"], "formats": ["<f4", "<f4", "<f4", "<u4"]})
+
+
+def point_cloud_fields(
+    result: SaliencyResult,
+    frame_id: str = "camera_color_optical_frame",
+    robot: bool = False,
+    now_ns: int | None = None,
+) -> dict[str, Any]:
+    """The fields of a ``sensor_msgs/PointCloud2`` holding every object's points (see the module docstring).
+
+    ``robot``: points moved to the robot frame with the result's camera-to-robot transform.
+    """
+    chunks = [(o.points_m, o.track_id or 0) for o in result.objects if o.points_m is not None and len(o.points_m)]
+    n = sum(len(p) for p, _ in chunks)
+    cloud = np.zeros(n, POINT_DTYPE)
+    at = 0
+    for pts, track in chunks:
+        xyz = np.asarray(pts, np.float32)
+        if robot and result.camera_to_robot is not None:
+            t = np.asarray(result.camera_to_robot, np.float32)
+            xyz = xyz @ t[:3, :3].T + t[:3, 3]
+        sl = slice(at, at + len(xyz))
+        cloud["x"][sl], cloud["y"][sl], cloud["z"][sl] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+        cloud["track_id"][sl] = track
+        at += len(xyz)
+    sec, nanosec = ros_stamp(result, now_ns)
+    return {
+        "header": {"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": frame_id},
+        "height": 1,
+        "width": n,
+        "fields": [{"name": f, "offset": o, "datatype": d, "count": c} for f, o, d, c in POINT_FIELDS],
+        "is_bigendian": False,
+        "point_step": POINT_DTYPE.itemsize,
+        "row_step": POINT_DTYPE.itemsize * n,
+        "data": cloud.tobytes(),
+        "is_dense": True,
+    }
+
+
 # ---------------------------------------------------------------------------------------------- ROS part
 
 
 def make_node() -> Any:
     """Create the node (imports rclpy and the message packages; needs a sourced ROS 2 environment)."""
     from rclpy.node import Node
-    from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    from sensor_msgs.msg import Image, PointCloud2, PointField
+    from vision_msgs.msg import Detection2D, Detection2DArray, Detection3D, Detection3DArray, ObjectHypothesisWithPose
 
     import mutualsense
+    from mutualsense.spatial.objects3d import load_transform
 
     class SaliencyNode(Node):  # type: ignore[misc]
         """Runs a mutualsense stream in a thread and publishes every result."""
@@ -135,6 +215,9 @@ def make_node() -> Any:
             self.declare_parameter("width", 0)
             self.declare_parameter("height", 0)
             self.declare_parameter("mode", "map")
+            self.declare_parameter("points", 0)
+            self.declare_parameter("robot_transform", "")
+            self.declare_parameter("robot_frame_id", "base_link")
             p = {name: self.get_parameter(name).value for name in ("bundle", "source", "camera", "frame_id")}
             if not p["bundle"]:
                 raise ValueError("parameter 'bundle' is required (-p bundle:=PATH)")
@@ -144,8 +227,18 @@ def make_node() -> Any:
             self.frame_id = str(p["frame_id"])
             self.image_pub = self.create_publisher(Image, "~/saliency", 10)
             self.objects_pub = self.create_publisher(Detection2DArray, "~/objects", 10)
+            self.objects3d_pub = self.create_publisher(Detection3DArray, "~/objects3d", 10)
+            self.points = int(self.get_parameter("points").value)
+            self.points_pub = self.create_publisher(PointCloud2, "~/points", 10) if self.points > 0 else None
+            transform_file = str(self.get_parameter("robot_transform").value)
+            self.robot = bool(transform_file)
+            self.frame_3d = str(self.get_parameter("robot_frame_id").value) if self.robot else self.frame_id
             self.stream = mutualsense.open(
-                p["bundle"], source=p["source"], backend=str(self.get_parameter("backend").value)
+                p["bundle"],
+                source=p["source"],
+                backend=str(self.get_parameter("backend").value),
+                points=self.points,
+                camera_to_robot=load_transform(transform_file) if self.robot else None,
             )
             self.get_logger().info(f"camera {p['camera']}: {p['bundle']} on {p['source']}")
             self._stop = threading.Event()
@@ -190,6 +283,38 @@ def make_node() -> Any:
                 det.results.append(hyp)
                 array.detections.append(det)
             self.objects_pub.publish(array)
+            self.publish_3d(result, img.header)
+
+        def publish_3d(self, result: SaliencyResult, header: Any) -> None:
+            array = Detection3DArray()
+            array.header.stamp = header.stamp  # same time, the 3D frame (camera optical or robot)
+            array.header.frame_id = self.frame_3d
+            for d in detections_3d(result, self.robot):
+                det = Detection3D()
+                det.header = array.header
+                det.id = d["id"]
+                c, size = det.bbox.center.position, det.bbox.size
+                c.x, c.y, c.z = d["bbox"]["center"]
+                size.x, size.y, size.z = d["bbox"]["size"]
+                hyp = ObjectHypothesisWithPose()
+                hyp.hypothesis.class_id, hyp.hypothesis.score = d["class_id"], d["score"]
+                hyp.pose.pose.position = det.bbox.center.position
+                det.results.append(hyp)
+                array.detections.append(det)
+            self.objects3d_pub.publish(array)
+            if self.points_pub is None:
+                return
+            f = point_cloud_fields(result, self.frame_3d, self.robot)
+            cloud = PointCloud2()
+            cloud.header = array.header
+            cloud.height, cloud.width = f["height"], f["width"]
+            cloud.fields = [
+                PointField(name=x["name"], offset=x["offset"], datatype=x["datatype"], count=x["count"])
+                for x in f["fields"]
+            ]
+            cloud.is_bigendian, cloud.point_step, cloud.row_step = f["is_bigendian"], f["point_step"], f["row_step"]
+            cloud.data, cloud.is_dense = f["data"], f["is_dense"]
+            self.points_pub.publish(cloud)
 
         def destroy_node(self) -> None:
             self._stop.set()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mutualsense.errors import MutualSenseError
-from mutualsense.outputs.messages import DecodedSaliency, decode
+from mutualsense.outputs.messages import DecodedPoints, DecodedSaliency, decode
 from mutualsense.outputs.publish import KEY_PREFIX, import_zenoh, sanitize_camera, zenoh_config
 
 
@@ -50,6 +50,16 @@ def summary(image: DecodedSaliency) -> dict[str, Any]:
     }
 
 
+def tracks(objects: dict[str, Any]) -> str:
+    """`` | #3 at (0.10, -0.05, 1.00) m`` per tracked object (schema revision 2; nothing from older publishers)."""
+    parts = [
+        f"#{o['track_id']} at ({', '.join(f'{v:.2f}' for v in o['position_m'])}) m"
+        for o in objects.get("objects_3d", [])
+        if o["track_id"] is not None and o["position_m"] is not None
+    ]
+    return "".join(f" | {p}" for p in parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     zenoh = import_zenoh()
@@ -66,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     pending: dict[tuple[str, int], dict[str, Any]] = {}  # (camera, seq) → the parts received so far
     results: list[dict[str, Any]] = []
     stats: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
     errors: list[str] = []
     arrivals: list[list[Any]] = []
     with zenoh.open(cfg) as session:
@@ -84,11 +95,14 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(f"{key_expr}: {exc}")
                 print(f"invalid message on {key_expr}: {exc}", file=sys.stderr)
                 continue
-            header = message.header if isinstance(message, DecodedSaliency) else message
+            header = message.header if isinstance(message, (DecodedSaliency, DecodedPoints)) else message
             latency_ms = 1000 * (received - header["published_at"])
             arrivals.append([kind, header["camera"], header["seq"]])
             if kind == "stats":
                 stats.append({**header, "latency_ms_transport": latency_ms})
+                continue
+            if isinstance(message, DecodedPoints):  # published on request; not part of a result's pair
+                points.append({"seq": header["seq"], "frame_id": header["frame_id"], "count": len(message.points)})
                 continue
             part = pending.setdefault((header["camera"], header["seq"]), {"latency_ms_transport": {}})
             part[kind] = summary(message) if isinstance(message, DecodedSaliency) else header
@@ -103,13 +117,21 @@ def main(argv: list[str] | None = None) -> int:
                         f"{objects['camera']} #{objects['seq']} frame {objects['color_frame_number']}: "
                         f"{len(objects['objects'])} objects"
                         + (f", nearest {min(nearest):.2f} m" if nearest else "")
+                        + tracks(objects)
                         + f" | pipeline {objects['latency_ms'].get('total', 0.0):.1f} ms"
                         f" | publish->receive {latency_ms:.1f} ms",
                         flush=True,
                     )
         subscriber.undeclare()
     if args.json_out is not None:
-        out = {"results": results, "stats": stats, "errors": errors, "arrivals": arrivals, "incomplete": len(pending)}
+        out = {
+            "results": results,
+            "stats": stats,
+            "points": points,
+            "errors": errors,
+            "arrivals": arrivals,
+            "incomplete": len(pending),
+        }
         args.json_out.write_text(json.dumps(out, indent=1))
     return 0 if args.count is None or len(results) >= args.count else 1
 

@@ -22,13 +22,13 @@ from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation.data import EVAL_SEED, LabelledFrame, labelled_frames
 from mutualsense.evaluation.metrics import Scores
 from mutualsense.evaluation.scoring import backend_predictor, evaluate_predictor
-from mutualsense.export.engine import build_engine, require_tensorrt
 from mutualsense.export.model import LoadedCheckpoint, load_checkpoint
 from mutualsense.export.onnx_export import OnnxExport, export_onnx
 from mutualsense.export.onnx_graph import OrtSession, strip_functions, to_fp16
 from mutualsense.export.precisions import PRECISIONS, ExportOptions, check_precision
 from mutualsense.gpu import gpu_info, tensorrt_version
 from mutualsense.preprocess import InputSpec
+from mutualsense.tensorrt import build_engine, require_tensorrt
 
 __all__ = [
     "PRECISIONS",

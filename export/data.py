@@ -1,11 +1,16 @@
-"""Training batches: generated RGB-D scenes or an RGB-D SOD dataset folder, augmented.
+"""Training samples: generated RGB-D scenes or RGB-D SOD dataset folders, augmented.
 
-Every sample goes through :func:`mutualsense.preprocess.preprocess`, the runtime's own code path.
+Sample ``i`` of a training run is a pure function of (seed, i): the scene generator is seeded from
+both for generated scenes; for dataset folders (several are pooled into one) pass ``c`` of the pool
+is shuffled by a permutation seeded from (seed, c), and the augmentation of every sample by
+(seed, i). So several processes can each read their share of a global batch, and a resumed run reads
+exactly the samples an uninterrupted one would. Every sample goes through
+:func:`mutualsense.preprocess.preprocess`, the runtime's own code path. numpy + OpenCV only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +18,13 @@ import cv2
 import numpy as np
 
 from mutualsense.errors import DataError
-from mutualsense.evaluation import LabelledFrame
+from mutualsense.evaluation.data import LabelledFrame
+from mutualsense.evaluation.datasets import RgbdSodDataset
+from mutualsense.evaluation.labelled import labelled_data_spec
 from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import InputSpec, preprocess
 
-__all__ = ["Batch", "to_batch", "training_batches"]
+__all__ = ["Batch", "TrainingData", "check_data", "to_batch"]
 
 
 @dataclass(frozen=True)
@@ -57,29 +64,78 @@ def to_batch(frames: list[LabelledFrame], spec: InputSpec) -> Batch:
     return Batch(np.stack(rgbs), np.stack(depths), np.stack(masks))
 
 
-def training_batches(data: str, batch_size: int, seed: int, spec: InputSpec, augment: bool = True) -> Iterator[Batch]:
-    """An endless stream of augmented training batches."""
-    rng = np.random.default_rng(seed)
-    if data == "synthetic":
-        gen = SceneGenerator(height=spec.height, width=spec.width, seed=seed)
-        while True:
-            frames = []
-            for _ in range(batch_size):
-                s = gen.sample()
-                frames.append(LabelledFrame(s.rgb, s.depth, s.depth_scale, "metric", s.mask, s.camouflaged))
-            yield to_batch([_augment(f, rng) if augment else f for f in frames], spec)
-    from mutualsense.evaluation.datasets import RgbdSodDataset
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
-    dataset = RgbdSodDataset(Path(data))
-    if len(dataset) < batch_size:
+
+def check_data(data: Sequence[str], option: str = "--data") -> None:
+    """Reject values that name no training data (before any work starts), in the option's name.
+
+    Values are data specs (:func:`~mutualsense.evaluation.data.parse_data_spec`); training takes
+    ``synthetic`` (seeded by ``--seed``) or dataset folders — recordings carry no masks to learn from.
+    """
+    if not data:
+        raise DataError("no training data given.", f"pass {option} synthetic or {option} FOLDER (repeatable).")
+    if "synthetic" in data and len(data) > 1:
         raise DataError(
-            f"{data} holds {len(dataset)} samples, fewer than the batch size {batch_size}.", "lower --batch-size."
+            f"{option} synthetic cannot be combined with dataset folders.",
+            f"train on generated scenes ({option} synthetic) or on folders ({option} A {option} B), not both.",
         )
-    while True:
-        order = rng.permutation(len(dataset))
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            frames = []
-            for i in order[start : start + batch_size]:
-                sample = dataset[int(i)]
-                frames.append(LabelledFrame(sample.rgb, sample.depth, None, "normalized", sample.mask))
-            yield to_batch([_augment(f, rng) if augment else f for f in frames], spec)
+    for item in data:
+        spec = labelled_data_spec(item, option)
+        if spec.kind == "synthetic" and item != "synthetic":
+            raise DataError(
+                f"{option} {item!r}: training draws its own endless stream of generated scenes.",
+                f"pass plain {option} synthetic; --seed sets the scenes and --steps-per-epoch their number.",
+            )
+
+
+class TrainingData:
+    """The deterministic training sample stream of one or several ``--data`` values.
+
+    Args:
+        data: ``["synthetic"]`` or one or more RGB-D SOD dataset folders (pooled).
+        seed: the run's seed.
+        augment: flip, crop and brightness jitter (on by default).
+
+    Raises:
+        DataError: for a missing folder, a malformed dataset, or ``synthetic`` mixed with folders.
+    """
+
+    def __init__(self, data: Sequence[str], seed: int, augment: bool = True) -> None:
+        check_data(data)
+        self.seed = seed
+        self.augment = augment
+        self.synthetic = list(data) == ["synthetic"]
+        self.datasets: list[RgbdSodDataset] = []
+        if self.synthetic:
+            return
+        self.datasets = [RgbdSodDataset(Path(item)) for item in data]
+        self._offsets = np.cumsum([0] + [len(d) for d in self.datasets])
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        """Samples in one pass over the pooled folders (0 for generated scenes: endless)."""
+        return int(self._offsets[-1]) if self.datasets else 0
+
+    def frame(self, index: int, size: tuple[int, int]) -> LabelledFrame:
+        """Sample ``index`` of the stream, augmented; generated scenes are drawn at ``size`` (h, w)."""
+        if self.synthetic:
+            s = SceneGenerator(height=size[0], width=size[1], seed=_seed(self.seed, index)).sample()
+            frame = LabelledFrame(s.rgb, s.depth, s.depth_scale, "metric", s.mask, s.camouflaged)
+        else:
+            n = len(self)
+            cycle, pos = divmod(index, n)
+            if self._perm is None or self._perm[0] != cycle:
+                self._perm = (cycle, np.random.default_rng(_seed(self.seed, cycle, 1)).permutation(n))
+            item = int(self._perm[1][pos])
+            which = int(np.searchsorted(self._offsets, item, side="right")) - 1
+            sample = self.datasets[which][item - int(self._offsets[which])]
+            frame = LabelledFrame(sample.rgb, sample.depth, None, "normalized", sample.mask)
+        if self.augment:
+            frame = _augment(frame, np.random.default_rng(_seed(self.seed, index, 2)))
+        return frame
+
+    def batch(self, indices: Sequence[int], spec: InputSpec) -> Batch:
+        """The preprocessed samples ``indices`` at the size of ``spec``."""
+        return to_batch([self.frame(i, (spec.height, spec.width)) for i in indices], spec)

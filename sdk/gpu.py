@@ -81,10 +81,10 @@ def tensorrt_version() -> str | None:
             continue
     try:
         import tensorrt
-
-        return str(tensorrt.__version__)
     except ImportError:
         return None
+    version = getattr(tensorrt, "__version__", None)  # None: something else named tensorrt is on the path
+    return str(version) if version else None
 
 
 def jetpack_version(release_file: Path = Path("/etc/nv_tegra_release")) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -41,7 +42,7 @@ def make_result(clock_domain: str = "synthetic", with_frameset: bool = True) -> 
     sal[20:40, 60:100] = 0.9
     objects = (SalientObject((60, 20, 100, 40), 0.9, 0.04, 2.0, 0.95), SalientObject((0, 0, 4, 4), 0.6, 0.001, None, 0))
     return SaliencyResult(
-        saliency=sal,
+        model_saliency=sal,
         objects=objects,
         threshold=0.5,
         color_frame_number=5,
@@ -98,6 +99,59 @@ def test_detections(ros2: ModuleType) -> None:
     scaled = ros2.detections(r, resolution=(80, 60))[0]["bbox"]
     assert scaled == {"center_x": 40.0, "center_y": 15.0, "size_x": 20.0, "size_y": 10.0}
     assert ros2.detections(make_result(with_frameset=False))[0]["position"] is None
+
+
+def located_result() -> SaliencyResult:
+    """A result whose first object is in 3D with points and a track, the second without depth."""
+    r = make_result()
+    t = np.array([[0, 0, 1, 0.1], [-1, 0, 0, 0.0], [0, -1, 0, 0.5], [0, 0, 0, 1]], np.float64)
+    pts = np.array([[0.1, -0.05, 1.0], [0.12, -0.04, 1.01], [0.08, -0.06, 0.99]], np.float32)
+    first = replace(
+        r.objects[0],
+        position_m=(0.1, -0.05, 1.0),
+        extent_m=(0.2, 0.1, 0.02),
+        position_robot_m=(1.1, -0.1, 0.55),
+        extent_robot_m=(0.02, 0.2, 0.1),
+        track_id=7,
+        velocity_mps=(0.1, 0.0, -0.2),
+        points_m=pts,
+    )
+    return replace(r, objects=(first, r.objects[1]), camera_to_robot=t)
+
+
+def test_detections_3d(ros2: ModuleType) -> None:
+    r = located_result()
+    (d,) = ros2.detections_3d(r)  # the object without depth is left out
+    assert d["id"] == "7" and d["bbox"] == {"center": (0.1, -0.05, 1.0), "size": (0.2, 0.1, 0.02)}
+    assert d["velocity_mps"] == (0.1, 0.0, -0.2) and d["score"] == pytest.approx(0.9)
+    (robot,) = ros2.detections_3d(r, robot=True)
+    assert robot["bbox"] == {"center": (1.1, -0.1, 0.55), "size": (0.02, 0.2, 0.1)}
+
+
+def test_point_cloud_fields(ros2: ModuleType) -> None:
+    r = located_result()
+    f = ros2.point_cloud_fields(r, "cam", now_ns=5_000_000_123)
+    assert f["header"] == {"stamp": {"sec": 5, "nanosec": 123}, "frame_id": "cam"}
+    assert (f["height"], f["width"], f["point_step"], f["row_step"]) == (1, 3, 16, 48)
+    # decode the bytes from the field table alone, as a ROS subscriber (sensor_msgs_py.point_cloud2) does
+    kinds = {7: "<f4", 6: "<u4"}
+    dtype = np.dtype(
+        {
+            "names": [x["name"] for x in f["fields"]],
+            "formats": [kinds[x["datatype"]] for x in f["fields"]],
+            "offsets": [x["offset"] for x in f["fields"]],
+            "itemsize": f["point_step"],
+        }
+    )
+    cloud = np.frombuffer(f["data"], dtype)
+    xyz = np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=1)
+    assert np.array_equal(xyz, r.objects[0].points_m) and set(cloud["track_id"]) == {7}
+    robot = np.frombuffer(ros2.point_cloud_fields(r, "base", robot=True)["data"], dtype)
+    t = r.camera_to_robot
+    expected = r.objects[0].points_m @ t[:3, :3].T + t[:3, 3]
+    assert np.allclose(np.stack([robot["x"], robot["y"], robot["z"]], axis=1), expected, atol=1e-6)
+    empty = ros2.point_cloud_fields(make_result(), "cam")
+    assert empty["width"] == 0 and empty["data"] == b""
 
 
 def test_ros2_node() -> None:

@@ -14,7 +14,14 @@ __all__ = ["BACKEND_NAMES", "open_backend"]
 BACKEND_NAMES = ("ort", "onnxruntime", "tensorrt", "trt")
 
 
-def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, threads: int | None = None) -> Backend:
+def open_backend(
+    kind: str,
+    bundle: Bundle,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    spin: bool | None = None,
+    build_engine: bool = True,
+) -> Backend:
     """The backend ``kind`` for ``bundle``, not yet entered (use it as a context manager).
 
     Args:
@@ -23,6 +30,9 @@ def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, 
         providers: ONNX Runtime execution providers (default: the best available).
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
+        spin: ONNX Runtime's idle threads spin-wait (None: its default, yes); see ``OnnxRuntimeBackend``.
+        build_engine: TensorRT only: build an engine for this GPU into the bundle when it has none
+            (first run, JetPack upgrade); False (``--no-build``) refuses instead.
 
     Raises:
         MutualSenseError: an unknown ``kind``.
@@ -32,9 +42,9 @@ def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, 
 
         if threads is None:  # leave a core to the capture thread, which aligns and preprocesses the next frameset
             threads = max(1, (os.cpu_count() or 2) - 1)
-        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads)
+        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads, spin=spin)
     if kind in ("tensorrt", "trt"):
         from mutualsense.backends.tensorrt import TensorRTBackend
 
-        return TensorRTBackend(bundle)
+        return TensorRTBackend(bundle, build=build_engine)
     raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")

@@ -22,7 +22,9 @@ def doctor(
 ) -> None:
     """Show what this machine can do: Python, OpenCV, ONNX Runtime, RealSense, torch, TensorRT, CUDA.
 
-    Each row says OK or missing, with the command that installs what is missing.
+    Each row says OK or what is wrong, with the command that fixes it. On a Jetson it adds the JetPack
+    release, power mode and clocks (they change every timing), cuda-python vs the driver's CUDA, the
+    ONNX Runtime build (CPU vs NVIDIA's GPU build) and whether this venv can see JetPack's TensorRT.
     Exits 1 when a required component is missing.
 
     With [bold]--target BUNDLE[/] it also builds the CDA plugin, builds an engine from a scratch copy of
@@ -36,15 +38,15 @@ def doctor(
     table.add_column("component")
     table.add_column("status")
     table.add_column("detail")
-    table.add_column("how to get it")
+    table.add_column("how to fix it")
     for c in checks:
-        status = "[green]OK[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]missing[/]")
+        status = "[green]OK[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]warn[/]")
         table.add_row(escape(c.name), status, escape(c.detail), escape(c.hint))
     console = Console()
     console.print(table)
     failed = any(c.required and not c.ok for c in checks)
     if target is not None:
-        from mutualsense.export.target_check import run_target_check
+        from mutualsense.tensorrt.target_check import run_target_check
 
         steps = Table(title=f"TensorRT on this device, with {target}")
         for col in ("step", "verdict", "detail"):

@@ -27,7 +27,7 @@ def build_plugin_command(
     Example: [bold]mutualsense build-plugin --out build[/]   then
     [bold]mutualsense build-engine demo-bundle --plugin build/libmutualsense_cda.so[/]
     """
-    from mutualsense.export.plugin_build import build_plugin
+    from mutualsense.tensorrt.plugin_build import build_plugin
 
     console = Console()
     with console.status("building the CDA plugin (a minute on a Jetson)…"):

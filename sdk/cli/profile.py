@@ -148,6 +148,14 @@ def profile(
     frames: Annotated[int, typer.Option(help="Results (or --backend-only iterations) to measure.")] = 300,
     warmup: Annotated[int, typer.Option(help="Results (or iterations) to discard first.")] = 10,
     backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--build/--no-build",
+            help="With --backend tensorrt: build an engine for this GPU into the bundle when it has none "
+            "(minutes, once); --no-build refuses instead.",
+        ),
+    ] = True,
     out: Annotated[Path | None, typer.Option(help="Write profile.json and the plots (*.png) here.")] = None,
     backend_only: Annotated[
         bool, typer.Option("--backend-only", help="Time bare inference calls only (like trtexec): no source.")
@@ -211,6 +219,7 @@ def profile(
                 threads=threads,
                 inputs=source,
                 progress=progress,
+                build_engine=build,
             )
         else:
             report = profile_pipeline(
@@ -223,6 +232,7 @@ def profile(
                 max_skew_ms=max_skew_ms,
                 skew_policy=skew_policy,  # type: ignore[arg-type]
                 progress=progress,
+                build_engine=build,
             )
     console.print(report_renderable(report))
     if out is not None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,6 +12,34 @@ from rich.live import Live
 
 from mutualsense.cli import app
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
+
+
+def spatial_options(robot_transform: Path | None, points: int, smooth_ms: float, objects_3d: bool) -> dict[str, Any]:
+    """The 3D options as :class:`~mutualsense.pipeline.Stream` arguments, checked in the terms the user typed."""
+    from mutualsense.errors import MutualSenseError
+
+    camera_to_robot = None
+    if robot_transform is not None:
+        from mutualsense.spatial.objects3d import load_transform
+
+        camera_to_robot = load_transform(robot_transform, f"--robot-transform {robot_transform}")
+    if points < 0:
+        raise MutualSenseError(f"--points must be 0 or more, got {points}.", "pass --points 0 (none) or e.g. 2048.")
+    if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
+        raise MutualSenseError(
+            f"--smooth-ms must be 0 or more, got {smooth_ms}.", "pass --smooth-ms 0 (off) or e.g. 100."
+        )
+    if (points or camera_to_robot is not None or smooth_ms) and not objects_3d:
+        raise MutualSenseError(
+            "--points, --robot-transform and --smooth-ms need the 3D step, but --no-objects-3d was given.",
+            "drop --no-objects-3d, or drop those options.",
+        )
+    return {
+        "objects_3d": objects_3d,
+        "camera_to_robot": camera_to_robot,
+        "points": points,
+        "smooth_s": smooth_ms / 1000.0,
+    }
 
 
 @app.command()
@@ -21,6 +50,14 @@ def stream(
         typer.Option(help="Where frames come from (see below); repeat it for several cameras on one backend."),
     ] = ["camera"],  # noqa: B006 - typer reads the default, nothing mutates it
     backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--build/--no-build",
+            help="With --backend tensorrt: build an engine for this GPU into the bundle when it has none "
+            "(minutes, once); --no-build refuses instead.",
+        ),
+    ] = True,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many results.")] = None,
     max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
     skew_policy: Annotated[str, typer.Option(help="drop or flag framesets over --max-skew-ms.")] = "drop",
@@ -40,6 +77,23 @@ def stream(
     ] = None,
     publish_size: Annotated[str, typer.Option(help="Published saliency PNG size, WxH or full.")] = "160x120",
     publish_mode: Annotated[str, typer.Option(help="map (8-bit saliency) or mask (1-bit, > threshold).")] = "map",
+    robot_transform: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON or YAML file with the 4x4 camera-to-robot transform: objects also get robot-frame "
+            "positions and extents (and points, when published, are in the robot frame)."
+        ),
+    ] = None,
+    points: Annotated[
+        int,
+        typer.Option(help="3D points per object (0 = none); with --publish zenoh also on mutualsense/<camera>/points."),
+    ] = 0,
+    smooth_ms: Annotated[
+        float, typer.Option(help="Time constant of the saliency map's temporal smoothing in ms (0 = off).")
+    ] = 0.0,
+    objects_3d: Annotated[
+        bool, typer.Option(help="Locate objects in 3D and track them (position, extent, track id, velocity).")
+    ] = True,
 ) -> None:
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
 
@@ -52,6 +106,7 @@ def stream(
       [bold]mutualsense stream --bundle demo-fp32 --source synthetic?fps=30 --view web[/]  (open the printed URL)
       [bold]mutualsense stream --bundle demo-fp32 --source camera --publish zenoh --zenoh-config peer.json5[/]
       (subscribe with examples/subscribe.py; message format: docs/results.md)
+      [bold]mutualsense stream --bundle demo-fp32 --source camera --robot-transform cam2base.json --points 2048[/]
     """
     from mutualsense.errors import MutualSenseError
     from mutualsense.pipeline import Sink, StatusLine, format_status, run_stream
@@ -68,6 +123,7 @@ def stream(
         raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
     if publish == "zenoh" and publish_mode not in ("map", "mask"):
         raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
+    spatial = spatial_options(robot_transform, points, smooth_ms, objects_3d)
     console = Console()
     live = Live(console=console, refresh_per_second=4, transient=False)
     sinks: list[Sink] = [StatusLine(live.update)]
@@ -83,13 +139,15 @@ def stream(
 
         names = [camera_name or camera_name_from_source(spec) for spec in source]
         resolution = parse_resolution(publish_size)
+        kinds = "saliency,objects,stats,points" if points else "saliency,objects,stats"
         sinks.append(
             ZenohSink(
                 names,
                 zenoh_config,
                 resolution,
                 publish_mode,  # type: ignore[arg-type]
-                announce=lambda key: console.print(f"publishing on [bold]{key}/{{saliency,objects,stats}}[/] (zenoh)"),
+                announce=lambda key: console.print(f"publishing on [bold]{key}/{{{kinds}}}[/] (zenoh)"),
+                points=points > 0,
             )
         )
     if view == "web":
@@ -100,7 +158,15 @@ def stream(
         sinks.append(WebViewerSink(WebViewer(port=port), announce=lambda url: console.print(announce.format(url))))
     with live:
         summary = run_stream(
-            bundle, source, sinks, max_frames, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy
+            bundle,
+            source,
+            sinks,
+            max_frames,
+            backend=backend,
+            max_skew_ms=max_skew_ms,
+            skew_policy=skew_policy,
+            **spatial,
+            build_engine=build,
         )
     console.print(format_status(summary.status))
     console.print(f"counters: {summary.stats.as_dict()}")

@@ -4,13 +4,13 @@ textures, object polygons, the stereo depth model and the colour sensor noise.""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from mutualsense.evaluation.scene_colours import colourise, random_palette, similar_palette
+from mutualsense.evaluation.scene_objects import Scene, SceneObject, boxes_overlap, moved, radius
 
 __all__ = ["Scene", "SceneRenderer", "renderer_for"]
 
@@ -39,36 +39,6 @@ _EDGE_STEP_M = 0.08  # a depth step larger than this between neighbours is a dep
 _RING = np.linspace(0.0, 2.0 * math.pi, 48, endpoint=False)
 _COS_RING = np.cos(_RING)
 _SIN_RING = np.sin(_RING)
-
-
-@dataclass(frozen=True, eq=False)
-class Scene:
-    """One RGB-D frame with its ground truth.
-
-    Attributes:
-        rgb: (H, W, 3) uint8, RGB order.
-        depth: (H, W) uint16 in units of ``depth_scale`` (millimetres); 0 = no depth.
-        mask: (H, W) uint8, 255 on the salient object, 0 elsewhere.
-        camouflaged: True when the salient object wears the background's texture.
-        depth_scale: metres per depth unit.
-    """
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    mask: np.ndarray
-    camouflaged: bool
-    depth_scale: float = 0.001
-
-
-@dataclass(frozen=True)
-class _Object:
-    """Where an object goes: its polygon in pixels, centre, bounding radius and depth."""
-
-    points: np.ndarray  # (N, 2) float64 pixel coordinates (x, y)
-    cx: float
-    cy: float
-    radius: float
-    z: float
 
 
 class SceneRenderer:
@@ -207,7 +177,7 @@ class SceneRenderer:
             centre.append(rng.uniform(first, last))
         return centre[0], centre[1]
 
-    def _raster(self, obj: _Object) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    def _raster(self, obj: SceneObject) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
         """Antialiased coverage (0..255 uint8) of the object inside its clipped bounding box."""
         lo = obj.points.min(axis=0)
         hi = obj.points.max(axis=0)
@@ -221,8 +191,23 @@ class SceneRenderer:
         return alpha, (y0, y1, x0, x1)
 
     # ----------------------------------------------------------------------------- scene
-    def render(self, rng: np.random.Generator, camouflaged: bool, n_objects: int, sensor_noise: float = 1.0) -> Scene:
-        """Draw one scene."""
+    def render(
+        self,
+        rng: np.random.Generator,
+        camouflaged: bool,
+        n_objects: int,
+        sensor_noise: float = 1.0,
+        salient_pose: tuple[float, float, float] | None = None,
+        noise_rng: np.random.Generator | None = None,
+    ) -> Scene:
+        """Draw one scene.
+
+        ``salient_pose`` = (dx, dy, dz) moves the salient object by (dx, dy) pixels from where ``rng``
+        put it and dz metres farther (its image scaled as a pinhole camera sees it), leaving every
+        other draw of ``rng`` as it was: the same ``rng`` state with different poses gives the same
+        scene with the object moved. ``noise_rng`` (default ``rng``) draws the colour sensor noise
+        and the depth camera's errors, so they can change from frame to frame.
+        """
         h, w = self.h, self.w
         area = float(h * w)
 
@@ -241,9 +226,11 @@ class SceneRenderer:
         # Geometry: the salient object first (distractors may need to avoid it), drawn last.
         pts = self._shape(rng, rng.uniform(*_SALIENT_AREA) * area)
         cx, cy = self._place(rng, pts, inside=True)
-        salient = _Object(pts + (cx, cy), cx, cy, _radius(pts), z_salient)
+        salient = SceneObject(pts + (cx, cy), cx, cy, radius(pts), z_salient)
         distractors = self._distractors(rng, n_objects - 1, camouflaged, salient, area, z_bg_min)
         distractors.sort(key=lambda o: -o.z)  # painter's order: far to near
+        if salient_pose is not None:  # after every placement draw, so the rest of the scene stays put
+            salient = moved(salient, *salient_pose)
 
         salient_drawn = self._raster(salient)
         bg_patch = None
@@ -257,36 +244,43 @@ class SceneRenderer:
             if drawn is not None:
                 self._draw(rng, obj, drawn, obj is salient, rgb, depth_true, mask, bg_patch, bg_palette)
 
-        rgb8 = self._finish_colour(rng, rgb, sensor_noise)
-        depth = self._stereo_depth(rng, depth_true)
-        return Scene(rgb=rgb8, depth=depth, mask=mask, camouflaged=bool(camouflaged))
+        nrng = rng if noise_rng is None else noise_rng
+        rgb8 = self._finish_colour(rng, nrng, rgb, sensor_noise)
+        depth = self._stereo_depth(nrng, depth_true)
+        return Scene(rgb=rgb8, depth=depth, mask=mask, camouflaged=bool(camouflaged), true_depth=depth_true)
 
     def _distractors(
-        self, rng: np.random.Generator, count: int, camouflaged: bool, salient: _Object, area: float, z_bg_min: float
-    ) -> list[_Object]:
+        self,
+        rng: np.random.Generator,
+        count: int,
+        camouflaged: bool,
+        salient: SceneObject,
+        area: float,
+        z_bg_min: float,
+    ) -> list[SceneObject]:
         """Up to ``count`` distractors between the salient object and the background."""
-        distractors: list[_Object] = []
+        distractors: list[SceneObject] = []
         for _ in range(count):
             pts = self._shape(rng, rng.uniform(*_DISTRACTOR_AREA) * area)
             z = rng.uniform(salient.z + _DISTRACTOR_GAP, z_bg_min - _DISTRACTOR_MARGIN)
             if not camouflaged:  # may be partly hidden behind the salient object
                 dx, dy = self._place(rng, pts, inside=False)
-                distractors.append(_Object(pts + (dx, dy), dx, dy, _radius(pts), z))
+                distractors.append(SceneObject(pts + (dx, dy), dx, dy, radius(pts), z))
                 continue
             # The camouflaged object would show as a cut in any distractor it hid: keep them apart,
             # and leave the distractor out when there is no room for it.
             for _ in range(_PLACEMENT_TRIES):
                 dx, dy = self._place(rng, pts, inside=False)
-                if _boxes_overlap(pts + (dx, dy), salient.points):
+                if boxes_overlap(pts + (dx, dy), salient.points):
                     continue
-                distractors.append(_Object(pts + (dx, dy), dx, dy, _radius(pts), z))
+                distractors.append(SceneObject(pts + (dx, dy), dx, dy, radius(pts), z))
                 break
         return distractors
 
     def _draw(
         self,
         rng: np.random.Generator,
-        obj: _Object,
+        obj: SceneObject,
         drawn: tuple[np.ndarray, tuple[int, int, int, int]],
         is_salient: bool,
         rgb: np.ndarray,
@@ -328,8 +322,11 @@ class SceneRenderer:
         if is_salient:  # drawn last, so nothing covers it
             mask[y0:y1, x0:x1] = solid.view(np.uint8) * np.uint8(255)
 
-    def _finish_colour(self, rng: np.random.Generator, rgb: np.ndarray, sensor_noise: float) -> np.ndarray:
-        """Scene lighting (on everything, so camouflage stays consistent), sensor gain and noise → (h, w, 3) uint8."""
+    def _finish_colour(
+        self, rng: np.random.Generator, nrng: np.random.Generator, rgb: np.ndarray, sensor_noise: float
+    ) -> np.ndarray:
+        """Scene lighting (``rng``; on everything, so camouflage stays consistent), sensor gain and noise
+        (``nrng``) → (h, w, 3) uint8."""
         gain = np.float32(rng.uniform(0.75, 1.15))
         light = (
             (self.u * np.float32(rng.uniform(-0.4, 0.4)) - self.u2 * np.float32(rng.uniform(0.0, 0.6)))[None, :]
@@ -337,7 +334,7 @@ class SceneRenderer:
             + np.float32(1.0)
         ) * gain
         rgb *= light[None]
-        noise, sigma = self._bank(rng, slice(0, 3)), rng.uniform(1.0, 4.0) * sensor_noise
+        noise, sigma = self._bank(nrng, slice(0, 3)), nrng.uniform(1.0, 4.0) * sensor_noise
         for c in range(3):
             cv2.scaleAdd(noise[c], sigma, rgb[c], dst=rgb[c])
         np.clip(rgb, 0.0, 255.0, out=rgb)
@@ -384,18 +381,6 @@ class SceneRenderer:
         depth_mm = z_mm.astype(np.uint16)
         depth_mm *= ~invalid
         return depth_mm
-
-
-def _radius(pts: np.ndarray) -> float:
-    """Largest distance of a centred polygon's vertices from its centre."""
-    return float(np.sqrt((pts * pts).sum(axis=1).max()))
-
-
-def _boxes_overlap(a: np.ndarray, b: np.ndarray, margin: float = 4.0) -> bool:
-    """Whether the bounding boxes of two polygons, the first grown by ``margin`` pixels, intersect."""
-    a_lo, a_hi = a.min(axis=0) - margin, a.max(axis=0) + margin
-    b_lo, b_hi = b.min(axis=0), b.max(axis=0)
-    return bool(np.all(a_lo < b_hi) and np.all(b_lo < a_hi))
 
 
 @lru_cache(maxsize=8)

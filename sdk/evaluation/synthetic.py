@@ -120,11 +120,13 @@ class SceneGenerator:
         self._rng = np.random.default_rng(self.seed)
         self._renderer = renderer_for(self.height, self.width)
 
-    def sample(self) -> Scene:
-        """The next scene of the stream."""
+    def sample(
+        self, salient_pose: tuple[float, float, float] | None = None, noise_rng: np.random.Generator | None = None
+    ) -> Scene:
+        """The next scene of the stream (``salient_pose``, ``noise_rng``: see :meth:`SceneRenderer.render`)."""
         camouflaged = bool(self._rng.random() < self.camouflage_ratio)
         n_objects = int(self._rng.integers(self.min_objects, self.max_objects + 1))
-        return self._renderer.render(self._rng, camouflaged, n_objects, self.sensor_noise)
+        return self._renderer.render(self._rng, camouflaged, n_objects, self.sensor_noise, salient_pose, noise_rng)
 
     def __iter__(self) -> Iterator[Scene]:
         """Scenes forever (stop with ``itertools.islice`` or ``break``)."""

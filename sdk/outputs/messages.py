@@ -1,6 +1,6 @@
 """Wire format of published results: saliency as PNG, objects and stats as JSON, schema-validated.
 
-Three message kinds, one per key expression ``mutualsense/<camera>/{saliency,objects,stats}``
+Four message kinds, one per key expression ``mutualsense/<camera>/{saliency,objects,stats,points}``
 (see :mod:`mutualsense.outputs.publish`), all described by the versioned JSON Schema
 ``mutualsense/schemas/results.v1.json`` (one ``$defs`` entry per kind):
 
@@ -10,7 +10,10 @@ Three message kinds, one per key expression ``mutualsense/<camera>/{saliency,obj
   PNG is 8-bit greyscale: ``map`` = saliency × 255 (rounded), ``mask`` = 255 where saliency >
   threshold (written 1-bit, so a mask costs a few hundred bytes).
 - **objects**: UTF-8 JSON: boxes (colour pixels), score, area fraction, median distance in metres,
-  frame numbers, timestamps, skew and the pipeline's per-stage latency.
+  frame numbers, timestamps, skew and the pipeline's per-stage latency; since revision 2 also
+  ``objects_3d`` (3D position, extent, track id, velocity per object; see
+  :mod:`mutualsense.outputs.objects3d_wire`).
+- **points**: (only when points are requested) header line + little-endian float32 x, y, z triples.
 - **stats**: UTF-8 JSON: the stream's exact counters (:class:`mutualsense.pipeline.PipelineStats`)
   and optional rates.
 
@@ -37,6 +40,16 @@ import cv2
 import numpy as np
 
 from mutualsense.errors import MutualSenseError, summarize_schema_errors
+from mutualsense.outputs.objects3d_wire import (
+    POINTS_KIND,
+    SCHEMA_REVISION,
+    DecodedPoints,
+    PointsError,
+    decode_points,
+    objects_3d_fields,
+    points_payload,
+    split_header_line,
+)
 
 if TYPE_CHECKING:
     from mutualsense.pipeline import PipelineStats
@@ -44,7 +57,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "RESULTS_SCHEMA_REVISION",
     "RESULTS_SCHEMA_VERSION",
+    "DecodedPoints",
     "DecodedSaliency",
     "MessageError",
     "SaliencyMode",
@@ -52,6 +67,7 @@ __all__ = [
     "decode_json",
     "decode_saliency",
     "encode_objects",
+    "encode_points",
     "encode_saliency",
     "encode_stats",
     "objects_message",
@@ -62,7 +78,10 @@ __all__ = [
 ]
 
 RESULTS_SCHEMA_VERSION = 1
-KINDS = ("saliency", "objects", "stats")
+# Additive revisions keep schema_version (readers of revision 1 accept revision-2 messages); 2 added
+# objects_3d to the objects message and the points message.
+RESULTS_SCHEMA_REVISION = SCHEMA_REVISION
+KINDS = ("saliency", "objects", "stats", POINTS_KIND)
 SaliencyMode = Literal["map", "mask"]
 COUNTERS = (
     "produced",
@@ -75,7 +94,6 @@ COUNTERS = (
 )
 # counters that newer pipelines add; carried as counters when present (the schema allows extra integers)
 OPTIONAL_COUNTERS = ("reconnects",)
-_MAX_HEADER = 64 * 1024  # a saliency header is ~400 bytes; anything longer is not ours
 
 
 class MessageError(MutualSenseError, ValueError):
@@ -95,7 +113,7 @@ def _validator(kind: str) -> Any:
     import jsonschema
 
     schema = results_schema()
-    name = "saliency_header" if kind == "saliency" else kind
+    name = f"{kind}_header" if kind in ("saliency", POINTS_KIND) else kind
     # validate against the one $defs entry (clear error messages) while resolving refs in the whole schema
     one = {k: v for k, v in schema.items() if k != "oneOf"}
     return jsonschema.Draft202012Validator({**one, "$ref": f"#/$defs/{name}"})
@@ -144,6 +162,7 @@ def validate_message(message: Any, kind: str | None = None) -> dict[str, Any]:
 def _base(kind: str, camera: str, seq: int, published_at: float | None) -> dict[str, Any]:
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
+        "schema_revision": RESULTS_SCHEMA_REVISION,
         "kind": kind,
         "camera": camera,
         "seq": int(seq),
@@ -257,12 +276,18 @@ def objects_message(
             }
             for o in result.objects
         ],
+        **objects_3d_fields(result),
     }
 
 
 def encode_objects(result: SaliencyResult, camera: str, seq: int = 0, published_at: float | None = None) -> bytes:
     """The ``…/objects`` payload: UTF-8 JSON."""
     return json.dumps(objects_message(result, camera, seq, published_at), separators=(",", ":")).encode()
+
+
+def encode_points(result: SaliencyResult, camera: str, seq: int = 0, published_at: float | None = None) -> bytes:
+    """The ``…/points`` payload: header JSON line, ``b"\\n"``, float32 x, y, z triples (little-endian)."""
+    return points_payload(result, {**_base(POINTS_KIND, camera, seq, published_at), **_frame(result)})
 
 
 def stats_message(
@@ -335,8 +360,12 @@ def decode_json(payload: bytes | bytearray | memoryview, kind: str | None = None
         message = json.loads(bytes(payload).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MessageError(f"payload is not UTF-8 JSON ({type(exc).__name__}: {exc}).") from exc
-    if kind == "saliency" or (isinstance(message, dict) and message.get("kind") == "saliency"):
-        raise MessageError("a saliency message is a header line plus a PNG: decode it with decode_saliency().")
+    framed = ("saliency", POINTS_KIND)
+    if kind in framed or (isinstance(message, dict) and message.get("kind") in framed):
+        raise MessageError(
+            "saliency and points messages are a header line plus data: decode them with decode_saliency() or "
+            "decode('points', payload)."
+        )
     return validate_message(message, kind)
 
 
@@ -347,16 +376,11 @@ def decode_saliency(payload: bytes | bytearray | memoryview) -> DecodedSaliency:
         MessageError: no header line, invalid header, truncated or corrupt PNG, or a PNG whose size or
             length disagrees with the header.
     """
-    data = bytes(payload)
-    nl = data.find(b"\n", 0, _MAX_HEADER)
-    if nl < 0:
-        raise MessageError("saliency payload has no header line (expected JSON, a newline, then a PNG).")
     try:
-        header = json.loads(data[:nl].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MessageError(f"saliency header is not UTF-8 JSON ({type(exc).__name__}: {exc}).") from exc
+        header, png = split_header_line(payload, "saliency", "a PNG")
+    except PointsError as exc:
+        raise MessageError(exc.what) from exc
     validate_message(header, "saliency")
-    png = data[nl + 1 :]
     if len(png) != header["png_bytes"]:
         raise MessageError(f"saliency PNG is {len(png)} bytes, the header says {header['png_bytes']} (truncated?).")
     if not png.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -373,10 +397,17 @@ def decode_saliency(payload: bytes | bytearray | memoryview) -> DecodedSaliency:
     return DecodedSaliency(header, img)
 
 
-def decode(kind: str, payload: bytes | bytearray | memoryview) -> DecodedSaliency | dict[str, Any]:
-    """Decode a payload of ``kind`` (the last key-expression chunk: saliency, objects or stats)."""
+def decode(kind: str, payload: bytes | bytearray | memoryview) -> DecodedSaliency | DecodedPoints | dict[str, Any]:
+    """Decode a payload of ``kind`` (the last key-expression chunk: saliency, objects, stats or points)."""
     if kind == "saliency":
         return decode_saliency(payload)
+    if kind == POINTS_KIND:
+        try:
+            points = decode_points(payload)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from exc
+        validate_message(points.header, POINTS_KIND)
+        return points
     if kind in ("objects", "stats"):
         return decode_json(payload, kind)
     raise MessageError(f"unknown message kind {kind!r}; expected one of {KINDS}.")

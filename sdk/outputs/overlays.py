@@ -1,4 +1,5 @@
-"""Overlay pictures of a stream's results (colour | depth | saliency PNGs), written off the stream's path.
+"""Overlay pictures of a stream's results (colour | depth | saliency PNGs with the objects' boxes, track ids
+and 3D positions), written off the stream's path.
 
 ``mutualsense stream --save-overlay DIR`` uses :class:`OverlayWriter`; from Python::
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 import cv2
 
 from mutualsense.errors import MutualSenseError
-from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
+from mutualsense.outputs.visualize import compose_panel
 
 if TYPE_CHECKING:
     from mutualsense.pipeline.stream import Stream
@@ -117,9 +118,7 @@ class OverlayWriter:
 
     @staticmethod
     def _write(result: SaliencyResult, path: Path) -> None:
-        fs = result.frameset
-        assert fs is not None
-        depth = colorize_depth(fs.depth, fs.depth_scale)
-        panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
+        # full resolution; boxes labelled with track id and 3D position (or index and distance)
+        panel = compose_panel(result, max_width=1 << 20)
         if not cv2.imwrite(str(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
             raise OSError(f"OpenCV could not write {path}")

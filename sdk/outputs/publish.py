@@ -6,7 +6,9 @@ Key expressions (``<camera>`` sanitised to ``[A-Za-z0-9_.-]``):
 
 - ``mutualsense/<camera>/saliency``: header JSON line + PNG of the map or mask at ``resolution``;
 - ``mutualsense/<camera>/objects``: boxes, score, median distance (m), frame numbers, timestamps (JSON);
-- ``mutualsense/<camera>/stats``: the stream's counters and rates (JSON).
+- ``mutualsense/<camera>/stats``: the stream's counters and rates (JSON);
+- ``mutualsense/<camera>/points`` (with ``points=True``): the objects' 3D points, header JSON line +
+  little-endian float32 x, y, z triples.
 
 The wire format and its JSON Schema are in :mod:`mutualsense.outputs.messages` and ``docs/results.md``.
 ``eclipse-zenoh`` is imported lazily (``pip install "mutualsense[zenoh]"``).
@@ -29,6 +31,7 @@ from mutualsense.outputs.messages import (
     RESULTS_SCHEMA_VERSION,
     SaliencyMode,
     encode_objects,
+    encode_points,
     encode_saliency,
     encode_stats,
 )
@@ -153,6 +156,7 @@ class ZenohPublisher:
         connect, listen, multicast_scouting: overrides of the configuration, see :func:`zenoh_config`.
         congestion: ``drop`` (default: a slow network never stalls the pipeline; under congestion
             messages may be dropped) or ``block`` (every message is delivered; ``publish`` waits).
+        points: also publish the objects' points (the stream must request them: ``points=N``).
 
     Use as a context manager (or call :meth:`open` / :meth:`close`); :meth:`publish` returns the
     result's ``seq``, shared by its three messages.
@@ -169,6 +173,7 @@ class ZenohPublisher:
         listen: Sequence[str] = (),
         multicast_scouting: bool | None = None,
         congestion: Congestion = "drop",
+        points: bool = False,
     ) -> None:
         if mode not in ("map", "mask"):
             raise MutualSenseError(f"unknown saliency mode {mode!r}.", "use 'map' or 'mask'.")
@@ -181,7 +186,8 @@ class ZenohPublisher:
         self.mode: SaliencyMode = mode
         self.config, self.connect, self.listen = config, tuple(connect), tuple(listen)
         self.multicast_scouting, self.congestion = multicast_scouting, congestion
-        self.keys = {kind: key_expr(self.camera, kind) for kind in ("saliency", "objects", "stats")}
+        kinds = ("saliency", "objects", "stats", "points") if points else ("saliency", "objects", "stats")
+        self.keys = {kind: key_expr(self.camera, kind) for kind in kinds}
         self.seq = 0
         self._session: Any = None
         self._publishers: dict[str, Any] = {}
@@ -205,6 +211,7 @@ class ZenohPublisher:
             "saliency": zenoh.Encoding.APPLICATION_OCTET_STREAM.with_schema(f"{schema}.saliency"),
             "objects": zenoh.Encoding.APPLICATION_JSON.with_schema(f"{schema}.objects"),
             "stats": zenoh.Encoding.APPLICATION_JSON.with_schema(f"{schema}.stats"),
+            "points": zenoh.Encoding.APPLICATION_OCTET_STREAM.with_schema(f"{schema}.points"),
         }
         for kind, key in self.keys.items():
             self._publishers[kind] = self._session.declare_publisher(
@@ -240,6 +247,8 @@ class ZenohPublisher:
         self._publishers["objects"].put(encode_objects(result, self.camera, seq, now))
         if stats is not None:
             self._publishers["stats"].put(encode_stats(stats, self.camera, seq, now))
+        if "points" in self._publishers:
+            self._publishers["points"].put(encode_points(result, self.camera, seq, now))
         self.seq += 1
         return seq
 

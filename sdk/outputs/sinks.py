@@ -53,6 +53,7 @@ class ZenohSink:
             (default: from each source's name, see :func:`~mutualsense.outputs.publish.camera_name_from_source`).
         config / resolution / mode: as for :class:`~mutualsense.outputs.publish.ZenohPublisher`.
         announce: called with each camera's key prefix (``mutualsense/<camera>``) once it publishes.
+        points: also publish the objects' 3D points (the stream must request them: ``points=N``).
     """
 
     def __init__(
@@ -62,11 +63,13 @@ class ZenohSink:
         resolution: tuple[int, int] | None = (160, 120),
         mode: SaliencyMode = "map",
         announce: Callable[[str], object] | None = None,
+        points: bool = False,
     ) -> None:
         if mode not in ("map", "mask"):
             raise MutualSenseError(f"unknown saliency mode {mode!r}.", "use map or mask.")
         self.cameras = None if cameras is None else list(cameras)
         self.config, self.resolution, self.mode, self.announce = config, resolution, mode, announce
+        self.points = points
         self.publishers: dict[str, ZenohPublisher] = {}
 
     def on_start(self, stream: Stream) -> None:
@@ -79,7 +82,9 @@ class ZenohSink:
         try:
             for i, cam in enumerate(stream.cameras):
                 name = self.cameras[i] if self.cameras is not None else camera_name_from_source(cam.source.name)
-                publisher = ZenohPublisher(name, config=self.config, resolution=self.resolution, mode=self.mode)
+                publisher = ZenohPublisher(
+                    name, config=self.config, resolution=self.resolution, mode=self.mode, points=self.points
+                )
                 self.publishers[cam.name] = publisher.open()
                 if self.announce is not None:
                     self.announce(f"mutualsense/{publisher.camera}")

@@ -359,6 +359,10 @@ class WebViewer:
                 "area_fraction": o.area_fraction,
                 "median_distance_m": o.median_distance_m,
                 "valid_depth_fraction": o.valid_depth_fraction,
+                "track_id": o.track_id,
+                "position_m": o.position_m,
+                "extent_m": o.extent_m,
+                "velocity_mps": o.velocity_mps,
             }
             for o in result.objects
         ]

@@ -11,7 +11,7 @@ import numpy as np
 from mutualsense.errors import MutualSenseError
 from mutualsense.results import SaliencyResult, SalientObject
 
-__all__ = ["colorize_depth", "compose_panel", "overlay_saliency", "side_by_side"]
+__all__ = ["colorize_depth", "compose_panel", "object_label", "overlay_saliency", "side_by_side"]
 
 
 def colorize_depth(depth: np.ndarray, depth_scale: float = 0.001, max_m: float = 5.0) -> np.ndarray:
@@ -68,6 +68,15 @@ def _distance_text(obj: SalientObject) -> str:
     return "no depth" if d is None or not math.isfinite(d) else f"{d:.2f} m"
 
 
+def object_label(index: int, obj: SalientObject) -> str:
+    """``id 7 (+0.10, -0.05, 1.00) m`` for an object tracked in 3D, else ``#2 1.25 m`` (index, median distance)."""
+    name = f"#{index}" if obj.track_id is None else f"id {obj.track_id}"
+    if obj.position_m is None:
+        return f"{name} {_distance_text(obj)}"
+    x, y, z = obj.position_m
+    return f"{name} ({x:+.2f}, {y:+.2f}, {z:.2f}) m"
+
+
 def compose_panel(result: SaliencyResult, max_width: int = 960) -> np.ndarray:
     """colour | colourised depth | saliency overlay with the objects' boxes and distances, ≤ ``max_width`` wide.
 
@@ -105,7 +114,7 @@ def compose_panel(result: SaliencyResult, max_width: int = 960) -> np.ndarray:
             p0 = (dx + int(x0 * s), int(y0 * s))
             p1 = (dx + min(int(x1 * s), color_w) - 1, int(y1 * s) - 1)
             cv2.rectangle(panel, p0, p1, _BOX_COLOR, 2 if dx else 1)
-        _label(panel, f"#{i} {_distance_text(obj)}", (x_overlay + int(x0 * s), int(y0 * s) + 2), font_scale, _BOX_COLOR)
+        _label(panel, object_label(i, obj), (x_overlay + int(x0 * s), int(y0 * s) + 2), font_scale, _BOX_COLOR)
     for x, name in ((0, "colour"), (color_w + _GAP, "depth"), (x_overlay, "saliency")):
         _label(panel, name, (x + 2, panel.shape[0]), font_scale, (255, 255, 255))
     return panel

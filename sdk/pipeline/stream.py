@@ -30,12 +30,13 @@ from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.postprocess import make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
 from mutualsense.pipeline.sinks import Sink, SinkGroup
-from mutualsense.pipeline.slots import CameraState
+from mutualsense.pipeline.slots import CameraState, reconnect
 from mutualsense.pipeline.stats import PipelineStats, advice, stream_stats
 from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.sources.spec import open_source
+from mutualsense.spatial.step import SpatialOptions, SpatialStep
 
 __all__ = ["Stream"]
 
@@ -66,6 +67,14 @@ class Stream:
             from ``reconnect_backoff_s`` (at most 8 s); every attempt is counted in ``stats.reconnects``.
         sinks: consumers of every result (overlay pictures, web viewer, publisher, status line; see
             :class:`~mutualsense.pipeline.sinks.Sink`), started and stopped with the stream.
+        objects_3d: locate objects in 3D and track them (``obj.position_m``, ``extent_m``, ``track_id``,
+            ``velocity_mps``; see :mod:`mutualsense.spatial.objects3d` and :mod:`mutualsense.spatial.tracking`).
+        camera_to_robot: optional 4×4 rigid transform (camera frame → robot frame): adds
+            ``obj.position_robot_m`` and ``obj.extent_robot_m``.
+        points: up to this many 3D points per object in ``obj.points_m`` (0: none, at no cost).
+        smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
+        build_engine: with ``backend="tensorrt"``, build an engine for this GPU into the bundle when it
+            has none (minutes, once); False refuses with the command to run.
     """
 
     def __init__(
@@ -85,6 +94,11 @@ class Stream:
         reconnect_attempts: int = 5,
         reconnect_backoff_s: float = 0.5,
         sinks: Sequence[Sink] = (),
+        objects_3d: bool = True,
+        camera_to_robot: Any = None,
+        points: int = 0,
+        smooth_s: float = 0.0,
+        build_engine: bool = True,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -107,9 +121,13 @@ class Stream:
         self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
-        self.backend = open_backend(backend, self.bundle, providers, threads)
+        # no spinning: ONNX Runtime's idle threads would take the CPU the capture and result threads need
+        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False, build_engine=build_engine)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
+        self.spatial = SpatialStep(
+            SpatialOptions(locate=objects_3d, camera_to_robot=camera_to_robot, max_points=points, smooth_s=smooth_s)
+        )
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
         self._stop = threading.Event()
         self._wake_inference = threading.Event()
@@ -232,34 +250,12 @@ class Stream:
 
     def _reconnect(self, cam: CameraState, cause: SourceError) -> None:
         """Restart a live camera with exponential back-off; re-raise ``cause`` when every attempt failed."""
-        for attempt in range(self.reconnect_attempts):
-            delay = min(self.reconnect_backoff_s * 2**attempt, 8.0)
-            log.warning(
-                "%s: %s Reconnecting in %.1f s (attempt %d of %d).",
-                cam.name,
-                cause.what,
-                delay,
-                attempt + 1,
-                self.reconnect_attempts,
-            )
+
+        def count_attempt() -> None:
             with self._lock:
                 self._count(cam, "reconnects")
-            try:
-                cam.source.stop()
-            except SourceError as exc:
-                log.debug("stopping %s: %s", cam.name, exc)
-            if self._stop.wait(delay):
-                return
-            try:
-                cam.source.start()
-                return
-            except SourceError as exc:
-                cause = exc
-        raise SourceError(
-            f"{cam.name} failed and {self.reconnect_attempts} reconnection attempts did not bring it back: "
-            f"{cause.what}",
-            cause.remedy or "check the camera's cable and USB port.",
-        )
+
+        reconnect(cam, cause, self.reconnect_attempts, self.reconnect_backoff_s, self._stop, count_attempt)
 
     def _capture_frames(self, cam: CameraState) -> None:
         last = time.monotonic()
@@ -351,7 +347,7 @@ class Stream:
         rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
-        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold)
+        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold, self.spatial)
 
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:
@@ -375,7 +371,9 @@ class Stream:
                 self._wake_results.clear()
                 continue
             fs, flagged, prepared, logits, started, finished = item
-            result = make_result(fs, flagged, prepared, logits, started, finished, self.spec, self.threshold)
+            result = make_result(
+                fs, flagged, prepared, logits, started, finished, self.spec, self.threshold, self.spatial
+            )
             with self._lock:
                 self._count(cam, "processed")
                 if result.skew_flagged:

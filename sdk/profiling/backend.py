@@ -79,6 +79,7 @@ def profile_backend(
     max_inputs: int = 16,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    build_engine: bool = True,
 ) -> ProfileReport:
     """Time the bare backend: ``iterations`` back-to-back ``infer`` calls after ``warmup`` (like ``trtexec``).
 
@@ -106,7 +107,7 @@ def profile_backend(
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     calls: list[float] = []
     ends: list[float] = []
-    be = open_backend(backend, b, providers, threads)
+    be = open_backend(backend, b, providers, threads, build_engine=build_engine)
     with be:
         perf = time.perf_counter
         for i in range(warmup):

@@ -32,6 +32,7 @@ Options follow a '?', joined by '&':
   camera     color=640x480@30  depth=848x480@30  preset=high_accuracy|high_density|medium_density|hand|default
   synthetic  fps=30  seed=0  color=640x480[@FPS]  depth=424x240[@FPS]  offset_ms=0  frames=N  noise=1.0
              real_time=1|0 (default 1: paced like a camera; 0 = as fast as possible)
+             motion=pan|object (object: the salient object moves smoothly in 3D)  scene_s=1.0 (scene length)
   recording  loop=0|1  real_time=0|1   (default: replay once, as fast as possible)
 Examples: camera:123456789012?color=640x480@30&depth=848x480@30, synthetic?fps=30&seed=1, run.db3?loop=1"""
 
@@ -56,7 +57,7 @@ _ALIASES = {
 }
 _KEYS = {
     "camera": ("color", "depth", "preset"),
-    "synthetic": ("fps", "seed", "color", "depth", "offset_ms", "frames", "real_time", "noise"),
+    "synthetic": ("fps", "seed", "color", "depth", "offset_ms", "frames", "real_time", "noise", "motion", "scene_s"),
     "recording": ("loop", "real_time"),
 }
 _SIZE = re.compile(r"^(\d+)x(\d+)(?:@(\d+(?:\.\d*)?))?$")
@@ -179,6 +180,14 @@ def _synthetic_options(spec: str, pairs: dict[str, str]) -> dict[str, Any]:
     options["real_time"] = _flag(spec, "real_time", pairs["real_time"]) if "real_time" in pairs else True
     if "noise" in pairs:
         options["sensor_noise"] = _number(spec, "noise", pairs["noise"], float, None)
+    if "motion" in pairs:
+        if pairs["motion"] not in ("pan", "object"):
+            raise _bad(spec, f"motion={pairs['motion']!r} must be pan or object")
+        options["motion"] = pairs["motion"]
+    if "scene_s" in pairs:
+        options["scene_seconds"] = _number(spec, "scene_s", pairs["scene_s"], float, None)
+        if not options["scene_seconds"] > 0:
+            raise _bad(spec, f"scene_s={pairs['scene_s']!r} must be positive")
     return options
 
 

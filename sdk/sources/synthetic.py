@@ -17,8 +17,17 @@ by two fixed-point steps), and keeps Z (depth along the optical axis is the same
 since R = I and t_z = 0). Aligning the depth image to colour with the reported intrinsics and
 extrinsics therefore gives back the scene's depth up to resampling at depth edges.
 
-Scenes change every ``scene_seconds`` of stream time; in between the view pans slowly (a few
-pixels per second), identically for colour and depth. Colour frames come at ``color_fps`` with
+Scenes change every ``scene_seconds`` of stream time. With ``motion="pan"`` (the default) the view
+pans slowly in between (a few pixels per second), identically for colour and depth. With
+``motion="object"`` the camera and background stay still and the salient object moves smoothly in
+3D: sideways, up and down and in depth along sines (amplitudes up to 12 % of the width, 8 % of the
+height and 15 cm, periods of 3-6 s), each frame rendered with the object at its pose (its image
+scaled by depth, as a pinhole camera sees it) and fresh sensor noise.
+
+Ground truth: :meth:`SyntheticSource.ground_truth` gives a frameset's salient-object mask,
+:meth:`SyntheticSource.object_truth` its true 3D geometry: the visible surface of the salient object
+(mask pixels, noise-free depth) deprojected with the colour intrinsics — centroid and extent in
+metres in the colour camera's frame (x right, y down, z forward). Colour frames come at ``color_fps`` with
 timestamps ``i * 1000 / color_fps`` ms, depth frames at ``depth_fps`` with ``j * 1000 / depth_fps +
 depth_offset_ms``; a :class:`~mutualsense.sources.NearestPairer` pairs each colour frame once with
 the nearest depth frame, as the RealSense sources do. With equal rates and ``|depth_offset_ms|`` under
@@ -30,6 +39,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -41,7 +51,10 @@ from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics, StreamFrame
 from mutualsense.sources.pairing import NearestPairer, Pair
 
-__all__ = ["SyntheticSource"]
+__all__ = ["MOTIONS", "ObjectTruth", "SyntheticSource"]
+
+#: How a synthetic stream moves between scene changes.
+MOTIONS = ("pan", "object")
 
 COLOR_FOCAL_PER_WIDTH = 615.0 / 640.0
 DEPTH_TO_COLOR_M = (0.015, 0.0, 0.0)
@@ -49,6 +62,28 @@ _DEPTH_SCALE = 0.001  # the scene generator's millimetres
 _PAN_PER_SECOND = 0.05  # largest pan speed, in colour image widths per second
 _KEEP_MASKS = 32
 _KEEP_SCENES = 3
+# motion="object": amplitudes (x, y as fractions of width and height; z in metres) and periods
+_OBJECT_AMPLITUDE = ((0.05, 0.12), (0.03, 0.08), (0.05, 0.15))
+_OBJECT_PERIOD_S = (3.0, 6.0)
+
+
+@dataclass(frozen=True)
+class ObjectTruth:
+    """The salient object's true geometry in one colour frame (colour camera frame, metres).
+
+    Attributes:
+        position_m: centroid of its visible surface.
+        extent_m: size of its visible surface along x, y, z (full range, no trimming).
+        pixels: how many colour pixels it covers.
+    """
+
+    position_m: tuple[float, float, float]
+    extent_m: tuple[float, float, float]
+    pixels: int
+
+
+# rgb, raw depth (mm), mask, true depth (m), pan velocity x and y (colour pixels per second)
+_SceneViews = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]
 
 
 def _check_size(name: str, value: Any, minimum: int) -> tuple[int, int]:
@@ -90,6 +125,7 @@ class SyntheticSource(Source):
         scene_seconds: stream time between scene changes.
         camouflage_ratio: share of scenes whose salient object wears the background's texture.
         sensor_noise: scale of the colour sensor noise (1.0 = a typical camera).
+        motion: ``pan`` (the view pans) or ``object`` (the salient object moves in 3D); see the module docstring.
         name: the source's name (default ``synthetic``).
 
     Raises:
@@ -112,9 +148,16 @@ class SyntheticSource(Source):
         scene_seconds: float = 1.0,
         camouflage_ratio: float = 0.3,
         sensor_noise: float = 1.0,
+        motion: str = "pan",
         name: str = "synthetic",
     ) -> None:
         super().__init__(name)
+        if motion not in MOTIONS:
+            raise SourceError(
+                f"synthetic motion must be one of {', '.join(MOTIONS)}, got {motion!r}.",
+                "pass motion=pan or motion=object.",
+            )
+        self.motion = motion
         fps = _check_rate("fps", fps)
         self.color_fps = _check_rate("color_fps", fps if color_fps is None else color_fps)
         self.depth_fps = _check_rate("depth_fps", fps if depth_fps is None else depth_fps)
@@ -165,7 +208,27 @@ class SyntheticSource(Source):
 
     def ground_truth(self, frameset: FrameSet) -> np.ndarray | None:
         """The salient-object mask (H, W uint8, 255 = salient) of a recent frameset's colour image."""
-        return self._masks.get(frameset.color_frame_number)
+        kept = self._masks.get(frameset.color_frame_number)
+        return None if kept is None else kept[0]
+
+    def object_truth(self, frameset: FrameSet) -> ObjectTruth | None:
+        """The salient object's true 3D geometry in a recent frameset's colour frame (None: too old, or hidden)."""
+        kept = self._masks.get(frameset.color_frame_number)
+        if kept is None:
+            return None
+        mask, t_ms = kept
+        (_, _, _, true_depth, vx, vy), dt = self._scene(t_ms)
+        z_map = self._pan(true_depth, vx * dt, vy * dt, cv2.INTER_NEAREST)
+        v, u = np.nonzero(mask)
+        if v.size == 0:
+            return None
+        ci = self.color_intrinsics
+        z = z_map[v, u].astype(np.float64)
+        pts = np.stack([(u - ci.ppx) / ci.fx * z, (v - ci.ppy) / ci.fy * z, z])
+        mean, size = pts.mean(axis=1), pts.max(axis=1) - pts.min(axis=1)
+        return ObjectTruth(
+            (float(mean[0]), float(mean[1]), float(mean[2])), (float(size[0]), float(size[1]), float(size[2])), v.size
+        )
 
     # ----------------------------------------------------------------------------- source
     def _reset(self) -> None:
@@ -173,8 +236,8 @@ class SyntheticSource(Source):
         self._dj = 0
         self._delivered = 0
         self._pairer: NearestPairer[StreamFrame, StreamFrame] = NearestPairer(depth_period_ms=1000.0 / self.depth_fps)
-        self._scenes: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray, float, float]] = OrderedDict()
-        self._masks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._scenes: OrderedDict[Any, _SceneViews] = OrderedDict()
+        self._masks: OrderedDict[int, tuple[np.ndarray, float]] = OrderedDict()  # frame number → (mask, time ms)
         self._next: tuple[Pair[StreamFrame, StreamFrame], float] | None = None
         self._event_ts = 0.0
         self._origin_ts = min(0.0, self.depth_offset_ms)
@@ -229,7 +292,7 @@ class SyntheticSource(Source):
             else:
                 rgb, mask = self._render_color(tc)
                 frame = StreamFrame("color", rgb, tc, self._ci, self.color_intrinsics)
-                self._masks[self._ci] = mask
+                self._masks[self._ci] = (mask, tc)
                 while len(self._masks) > _KEEP_MASKS:
                     self._masks.popitem(last=False)
                 self._ci += 1
@@ -239,20 +302,41 @@ class SyntheticSource(Source):
                 self._event_ts = tc
 
     # ----------------------------------------------------------------------------- rendering
-    def _scene(self, t_ms: float) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, float, float], float]:
-        """The scene shown at stream time ``t_ms`` and the pan (dx, dy) in colour pixels then."""
+    def _scene(self, t_ms: float) -> tuple[_SceneViews, float]:
+        """The scene shown at stream time ``t_ms`` and the time (s) since it appeared (for the pan)."""
         k = max(0, math.floor(t_ms / self.scene_ms))
-        if k not in self._scenes:
+        key: Any = k if self.motion == "pan" else (k, t_ms)
+        if key not in self._scenes:
             state = int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0])
             wc, hc = self.color_size
-            scene = SceneGenerator(hc, wc, state, self.camouflage_ratio, sensor_noise=self.sensor_noise).sample()
+            generator = SceneGenerator(hc, wc, state, self.camouflage_ratio, sensor_noise=self.sensor_noise)
             rng = np.random.default_rng([self.seed, k, 1])
-            speed = rng.uniform(0.0, _PAN_PER_SECOND) * wc
-            angle = rng.uniform(0.0, 2.0 * math.pi)
-            self._scenes[k] = (scene.rgb, scene.depth, scene.mask, speed * math.cos(angle), speed * math.sin(angle))
+            if self.motion == "pan":
+                scene = generator.sample()
+                speed = rng.uniform(0.0, _PAN_PER_SECOND) * wc
+                angle = rng.uniform(0.0, 2.0 * math.pi)
+                vx, vy = speed * math.cos(angle), speed * math.sin(angle)
+            else:
+                pose = self._object_pose(rng, (t_ms - k * self.scene_ms) / 1000.0)
+                noise_rng = np.random.default_rng([self.seed, k, 2, round(t_ms * 1000)])
+                scene = generator.sample(salient_pose=pose, noise_rng=noise_rng)
+                vx = vy = 0.0
+            assert scene.true_depth is not None
+            self._scenes[key] = (scene.rgb, scene.depth, scene.mask, scene.true_depth, vx, vy)
             while len(self._scenes) > _KEEP_SCENES:
                 self._scenes.popitem(last=False)
-        return self._scenes[k], (t_ms - k * self.scene_ms) / 1000.0
+        return self._scenes[key], (t_ms - k * self.scene_ms) / 1000.0
+
+    def _object_pose(self, rng: np.random.Generator, t_s: float) -> tuple[float, float, float]:
+        """motion="object": the salient object's shift (dx, dy pixels, dz metres) ``t_s`` into its scene."""
+        wc, hc = self.color_size
+        (ax0, ax1), (ay0, ay1), (az0, az1) = _OBJECT_AMPLITUDE
+        amp = (rng.uniform(ax0, ax1) * wc, rng.uniform(ay0, ay1) * hc, rng.uniform(az0, az1))
+        period = rng.uniform(*_OBJECT_PERIOD_S, size=3)
+        phase = rng.uniform(0.0, 2.0 * math.pi, size=3)
+        # (sin(2π t / T + φ) − sin φ) / 2: starts where the scene put it, stays within ± the amplitude
+        s = [0.5 * (math.sin(2.0 * math.pi * t_s / period[i] + phase[i]) - math.sin(phase[i])) for i in range(3)]
+        return amp[0] * s[0], amp[1] * s[1], amp[2] * s[2]
 
     @staticmethod
     def _pan(image: np.ndarray, dx: float, dy: float, interpolation: int) -> np.ndarray:
@@ -263,11 +347,11 @@ class SyntheticSource(Source):
         return cv2.warpAffine(image, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_REFLECT_101)
 
     def _render_color(self, t_ms: float) -> tuple[np.ndarray, np.ndarray]:
-        (rgb, _, mask, vx, vy), dt = self._scene(t_ms)
+        (rgb, _, mask, _, vx, vy), dt = self._scene(t_ms)
         return self._pan(rgb, vx * dt, vy * dt, cv2.INTER_LINEAR), self._pan(mask, vx * dt, vy * dt, cv2.INTER_NEAREST)
 
     def _render_depth(self, t_ms: float) -> np.ndarray:
-        (_, depth_c, _, vx, vy), dt = self._scene(t_ms)
+        (_, depth_c, _, _, vx, vy), dt = self._scene(t_ms)
         depth_c = self._pan(depth_c, vx * dt, vy * dt, cv2.INTER_NEAREST)
         # Fixed-point reprojection: start from a point at 2 m, then use the depth found there.
         shift = np.full(self._u_inf.shape, self._shift_mm / 2000.0, np.float32)

@@ -223,9 +223,9 @@ def _with_engine(ctx: Ctx, name: str, cda_nodes: int = 0) -> Bundle:
 
 
 def engine_other_tensorrt(ctx: Ctx) -> Record:
-    from mutualsense.backends.tensorrt import select_engine
     from mutualsense.errors import EngineError
     from mutualsense.gpu import GpuInfo
+    from mutualsense.tensorrt.backend import select_engine
 
     b = _with_engine(ctx, "engine-trt")
     orin = GpuInfo("Orin", "8.7", "12.6", 1)
@@ -236,9 +236,9 @@ def engine_other_tensorrt(ctx: Ctx) -> Record:
 
 
 def engine_other_gpu(ctx: Ctx) -> Record:
-    from mutualsense.backends.tensorrt import select_engine
     from mutualsense.errors import EngineError
     from mutualsense.gpu import GpuInfo
+    from mutualsense.tensorrt.backend import select_engine
 
     b = _with_engine(ctx, "engine-gpu")
     thor = GpuInfo("Thor", "11.0", "13.0", 1)
@@ -256,8 +256,8 @@ def engine_no_tensorrt(ctx: Ctx) -> Record:
 
 def plugin_missing(ctx: Ctx) -> Record:
     from mutualsense.errors import PluginError
-    from mutualsense.export.engine import plan_engine
     from mutualsense.gpu import GpuInfo
+    from mutualsense.tensorrt.engine_build import plan_engine
 
     b = ctx.fake_bundle(ctx.tmp / "cda", "fp16", 2)
     lib = ctx.tmp / "libmutualsense_cda.so"
@@ -427,6 +427,28 @@ def ctrl_c_stream(ctx: Ctx) -> Record:
     )
 
 
+def _robot_transform(ctx: Ctx, case: str, transform: Path) -> Record:
+    overlays = ctx.tmp / "overlays"
+    args = ["stream", "--bundle", str(ctx.bundle.path), "--source", "synthetic", "--max-frames", "1"]
+    return cli(ctx, case, [*args, "--robot-transform", str(transform), "--save-overlay", str(overlays)], out=overlays)
+
+
+def robot_transform_missing(ctx: Ctx) -> Record:
+    return _robot_transform(ctx, "robot transform: file missing", ctx.tmp / "cam2base.json")
+
+
+def robot_transform_not_rigid(ctx: Ctx) -> Record:
+    path = ctx.tmp / "cam2base.json"
+    path.write_text(json.dumps([[2, 0, 0, 0.1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    return _robot_transform(ctx, "robot transform: not a rotation (scaled)", path)
+
+
+def robot_transform_not_4x4(ctx: Ctx) -> Record:
+    path = ctx.tmp / "cam2base.json"
+    path.write_text(json.dumps({"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}))
+    return _robot_transform(ctx, "robot transform: not 4x4", path)
+
+
 def _has_overlay(folder: Path) -> Callable[[str], bool]:
     def ready(_: str) -> bool:
         deadline = time.monotonic() + 30
@@ -469,6 +491,9 @@ CASES = [
     output_disk_full,
     int8_modelopt_percentile,
     int8_modelopt_venv_fails,
+    robot_transform_missing,
+    robot_transform_not_rigid,
+    robot_transform_not_4x4,
     ctrl_c_export,
     ctrl_c_stream,
 ]

@@ -12,7 +12,6 @@ import ctypes
 import os
 import re
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,58 +266,6 @@ def test_cmake_default_search_fails_clearly(tmp_path: Path) -> None:
     out = _cmake_configure(tmp_path)
     text = " ".join((out.stdout + out.stderr).split())
     assert out.returncode != 0 and "TensorRT headers (NvInfer.h) not found" in text and "JetPack >= 6" in text
-
-
-def _refused(out: Path, exc: pytest.ExceptionInfo[PluginError]) -> str:
-    assert not out.exists(), "build_plugin did work before refusing"
-    return f"{exc.value.what} {exc.value.remedy}"
-
-
-def test_build_plugin_refuses_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    out = tmp_path / "out"
-    cases: list[tuple[dict[str, Callable[[], Any]], str]] = [
-        ({"find_cmake": lambda: None}, "cmake was not found"),
-        ({"find_cmake": lambda: "/usr/bin/cmake", "find_nvcc": lambda: None}, "nvcc (the CUDA compiler)"),
-        (
-            {
-                "find_cmake": lambda: "/usr/bin/cmake",
-                "find_nvcc": lambda: "/usr/bin/nvcc",
-                "find_tensorrt": lambda: None,
-            },
-            "TensorRT headers not found",
-        ),
-    ]
-    for patches, message in cases:
-        with monkeypatch.context() as m:
-            for name, fn in patches.items():
-                m.setattr(pb, name, fn)
-            with pytest.raises(PluginError) as exc:
-                pb.build_plugin(out)
-            text = _refused(out, exc)
-            assert message in text
-            if "TensorRT" in message:
-                assert "JetPack >= 6" in text and "TensorRT_ROOT" in text
-
-
-@pytest.mark.skipif(NVCC is None, reason="nvcc not found")
-def test_build_plugin_refuses_unknown_arch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pb, "find_cmake", lambda: "/usr/bin/cmake")
-    monkeypatch.setattr(pb, "find_tensorrt", lambda: (tmp_path, tmp_path))
-    out = tmp_path / "out"
-    with pytest.raises(PluginError) as exc:
-        pb.build_plugin(out, "12")
-    assert "cannot compile for sm_12" in _refused(out, exc)
-
-
-@pytest.mark.tensorrt
-@pytest.mark.slow
-@pytest.mark.skipif(pb.find_tensorrt() is None, reason="TensorRT headers not found")
-@pytest.mark.skipif(CMAKE is None or NVCC is None, reason="cmake or nvcc not found")
-def test_build_plugin_for_real(tmp_path: Path) -> None:
-    lib = pb.build_plugin(tmp_path)
-    assert lib.name == pb.PLUGIN_LIBRARY_NAME and lib.is_file()
-    handle = ctypes.CDLL(str(lib))
-    assert hasattr(handle, "getCreators") and hasattr(handle, "setLoggerFinder")
 
 
 def _signatures(text: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import shutil
@@ -47,7 +48,7 @@ def _result(fs: FrameSet, src: SyntheticSource, distance: float | None = 1.234) 
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     obj = SalientObject(box, 0.9, float(mask.mean() / 255), distance, 0.95)
     return SaliencyResult(
-        saliency=saliency,
+        model_saliency=saliency,
         objects=(obj,),
         threshold=0.5,
         color_frame_number=fs.color_frame_number,
@@ -190,7 +191,27 @@ def test_panel_fits_max_width_and_labels_objects() -> None:
     green = (panel[..., 1] == 255) & (panel[..., 0] == 0) & (panel[..., 2] == 0)
     assert green.sum() > 100  # the boxes are drawn
     with pytest.raises(MutualSenseError, match="no frameset"):
-        compose_panel(SaliencyResult(**{**vars(result), "frameset": None}))
+        compose_panel(dataclasses.replace(result, frameset=None))
+
+
+def test_objects_in_3d_are_labelled_with_track_and_position() -> None:
+    import dataclasses
+
+    from mutualsense.outputs.visualize import object_label
+
+    (fs,), src = _framesets(1, size=(640, 480))
+    result = _result(fs, src)
+    flat = result.objects[0]
+    located = dataclasses.replace(flat, track_id=7, position_m=(0.1, -0.05, 1.0), extent_m=(0.2, 0.1, 0.02))
+    assert object_label(1, flat) == "#1 1.23 m"
+    assert object_label(1, located) == "id 7 (+0.10, -0.05, 1.00) m"
+    plain = compose_panel(result)
+    labelled = compose_panel(dataclasses.replace(result, objects=(located,)))
+    assert plain.shape == labelled.shape and not np.array_equal(plain, labelled)  # a longer label is drawn
+    viewer = WebViewer(port=0)
+    viewer.update(dataclasses.replace(result, objects=(located,)), STATS)
+    sent = json.loads(viewer.snapshot()[1])["result"]["objects"][0]
+    assert sent["track_id"] == 7 and sent["position_m"] == [0.1, -0.05, 1.0] and sent["velocity_mps"] is None
 
 
 # ------------------------------------------------------------------------------------ CLI

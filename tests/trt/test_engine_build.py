@@ -9,8 +9,9 @@ import pytest
 
 from mutualsense.bundle import Bundle
 from mutualsense.errors import EngineError, PluginError
-from mutualsense.export.engine import build_engine, engine_filename, plan_engine, require_tensorrt
 from mutualsense.gpu import GpuInfo, jetpack_version, tensorrt_version
+from mutualsense.tensorrt.engine_build import build_engine, engine_filename, plan_engine, plugin_filename
+from mutualsense.tensorrt.versions import require_tensorrt
 
 ORIN = GpuInfo("Orin", "8.7", "12.6", 1)
 
@@ -82,7 +83,8 @@ def test_build_adds_engine_log_and_plugin_atomically(tmp_path: Path, fake_bundle
     (entry,) = again.manifest["engines"]
     assert entry == updated.manifest["engines"][0]
     assert entry["tensorrt"] == "10.3.0" and entry["compute_capability"] == "8.7"
-    assert entry["plugin_sha256"] == again.manifest["files"]["libmutualsense_cda.so"]["sha256"]
+    assert entry["plugin_sha256"] == again.manifest["files"][plugin_filename("10.3.0", "8.7")]["sha256"]
+    assert entry["plugin"] == "libmutualsense_cda-trt10.3-sm87.so"
     assert (b.path / entry["file"]).read_bytes() == b"serialized-engine"
     assert "[INFO] built" in (b.path / entry["file"].replace(".plan", ".log")).read_text()
 

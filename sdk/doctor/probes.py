@@ -1,41 +1,23 @@
 """What this machine can do: one probe per capability, each with the install hint when missing.
 
 Probes never import heavy packages (torch, TensorRT) when their metadata suffices, so
-``mutualsense doctor`` answers in well under a second on a robot.
+``mutualsense doctor`` answers in well under a second on a robot. The Jetson rows are in :mod:`.jetson`.
 """
 
 from __future__ import annotations
 
 import ctypes.util
-import importlib.metadata
 import importlib.util
 import platform
-import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from mutualsense.doctor.check import Check, dist_version
+from mutualsense.doctor.jetson import Host, jetson_checks
 from mutualsense.gpu import cuda_driver, tensorrt_version
+from mutualsense.tensorrt.plugin_build import find_nvcc
 
-__all__ = ["Check", "check_environment"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one probe."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
-    required: bool = False
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+__all__ = ["PROBES", "check_environment", "libusb_present"]
 
 
 def _python() -> Check:
@@ -45,7 +27,7 @@ def _python() -> Check:
 
 def _package(name: str, dist: str, hint: str, required: bool = False) -> Callable[[], Check]:
     def probe() -> Check:
-        v = _version(dist)
+        v = dist_version(dist)
         return Check(name, v is not None, v or "not installed", "" if v else hint, required)
 
     return probe
@@ -61,9 +43,16 @@ def _opencv() -> Check:
 
 
 def _onnxruntime() -> Check:
-    v = _version("onnxruntime") or _version("onnxruntime-gpu")
+    v = dist_version("onnxruntime") or dist_version("onnxruntime-gpu")
     if v is None:
-        return Check("ONNX Runtime", False, "not installed", "pip install onnxruntime", True)
+        return Check(
+            "ONNX Runtime",
+            False,
+            "neither onnxruntime nor onnxruntime-gpu is installed",
+            'pip install "mutualsense[cpu]" on a PC; on a Jetson, NVIDIA\'s onnxruntime-gpu build '
+            '(README "On a Jetson")',
+            True,
+        )
     try:
         import onnxruntime as ort
 
@@ -79,7 +68,7 @@ def libusb_present() -> bool:
 
 
 def _realsense() -> Check:
-    v = _version("pyrealsense2")
+    v = dist_version("pyrealsense2")
     usb = libusb_present()
     if v is None:
         return Check("pyrealsense2", False, "not installed", 'pip install "mutualsense[realsense]"')
@@ -129,11 +118,6 @@ def _modelopt() -> Check:
     return Check(name, True, f"{env.versions.get('nvidia-modelopt', '?')} in its own venv {env.path}")
 
 
-def find_nvcc() -> str | None:
-    """Path to nvcc on PATH or in the usual CUDA install folder."""
-    return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if shutil.which(p)), None)
-
-
 def _nvcc() -> Check:
     path = find_nvcc()
     if path is None:
@@ -153,12 +137,14 @@ PROBES: tuple[Callable[[], Check], ...] = (
     _package("onnx (export)", "onnx", 'pip install "mutualsense[export]"'),
     _modelopt,
     _tensorrt,
-    _package("cuda-python", "cuda-python", 'pip install "mutualsense[jetson]"'),
+    _package(
+        "cuda-python", "cuda-python", 'pip install "mutualsense[jetpack6]" (JetPack 6) or "[jetpack7]" (JetPack 7)'
+    ),
     _cuda,
     _nvcc,
 )
 
 
-def check_environment() -> list[Check]:
-    """Run every probe and return its outcome, in display order."""
-    return [probe() for probe in PROBES]
+def check_environment(host: Host | None = None) -> list[Check]:
+    """Run every probe and return its outcome, in display order; on a Jetson (or with faults) the Jetson rows."""
+    return [probe() for probe in PROBES] + jetson_checks(host or Host())

@@ -50,11 +50,11 @@ def compare_backends(
 
 
 def _default_steps() -> tuple[Callable[[Path], Path], Callable[[Path, Path], Bundle], Callable[[Bundle], Backend]]:
-    from mutualsense.backends.tensorrt import TensorRTBackend
-    from mutualsense.export.engine import build_engine
-    from mutualsense.export.plugin_build import build_plugin
+    from mutualsense.tensorrt.backend import TensorRTBackend
+    from mutualsense.tensorrt.engine_build import build_engine
+    from mutualsense.tensorrt.plugin_build import build_plugin
 
-    return build_plugin, lambda b, p: build_engine(b, p), TensorRTBackend
+    return build_plugin, lambda b, p: build_engine(b, p), lambda b: TensorRTBackend(b, build=False)
 
 
 def run_target_check(

@@ -9,9 +9,9 @@ import numpy as np
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import PluginError
-from mutualsense.export.engine import build_engine
-from mutualsense.export.target_check import run_target_check
 from mutualsense.gpu import GpuInfo
+from mutualsense.tensorrt.engine_build import build_engine
+from mutualsense.tensorrt.target_check import run_target_check
 
 
 class OffsetBackend(OnnxRuntimeBackend):
