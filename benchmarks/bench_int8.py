@@ -23,11 +23,13 @@ import onnx
 from common import write_result
 
 from mutualsense.calibration import METHODS, build_calibration_set, quantize_int8
+from mutualsense.calibration.export_int8 import export_int8
 from mutualsense.calibration.gate import held_out_frames, scores_of
 from mutualsense.calibration.modelopt import MODELOPT_METHODS
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.export.bundle_export import export_bundle
 from mutualsense.export.onnx_graph import OrtSession, inline_functions
+from mutualsense.export.precisions import ExportOptions, Int8Options
 
 RESULTS = Path(__file__).parent / "results" / "int8.json"
 
@@ -67,15 +69,10 @@ def main() -> None:
             "file_bytes": calib_path.stat().st_size,
         }
         t = time.perf_counter()
-        int8 = export_bundle(
-            DEMO_WEIGHTS,
-            root / "int8",
-            precision="int8",
-            calib=calib_path,
-            eval_count=args.count,
-            on_step=print,
-            quantizer=args.quantizer,
+        options = ExportOptions(
+            "int8", eval_count=args.count, int8=Int8Options(calib=calib_path, quantizer=args.quantizer)
         )
+        int8 = export_int8(DEMO_WEIGHTS, root / "int8", options, on_step=print)
         out["export_int8_seconds_including_evaluation"] = time.perf_counter() - t
         acc = int8.manifest["accuracy"]
         out["accuracy"] = {

@@ -14,24 +14,22 @@ from typing import Any
 import onnx
 
 from mutualsense.calibration.quantize import (
-    LayerError,
     QuantizedModel,
     QuantizerChoice,
-    layer_sensitivity,
     quantize_int8,
     resolve_quantizer,
 )
+from mutualsense.calibration.sensitivity import LayerError, layer_sensitivity
 from mutualsense.calibration.set import CalibrationSet
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation.data import EVAL_SEED, LabelledFrame, labelled_frames, parse_data_spec
 from mutualsense.evaluation.metrics import Scores
 from mutualsense.evaluation.scoring import backend_predictor, evaluate_predictor
 from mutualsense.export.onnx_graph import OrtSession
+from mutualsense.export.precisions import DEFAULT_MAX_DROP
 from mutualsense.preprocess import InputSpec
 
 __all__ = ["DEFAULT_MAX_DROP", "AccuracyGateError", "GateResult", "held_out_frames", "quantize_gated"]
-
-DEFAULT_MAX_DROP = 0.01
 
 
 class AccuracyGateError(MutualSenseError):

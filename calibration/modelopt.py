@@ -1,7 +1,7 @@
 """nvidia-modelopt's ONNX post-training quantiser, run in its own virtual environment.
 
 modelopt 0.47 pins onnx 1.21 and onnxruntime-gpu (and needs torch), which would replace the
-toolchain's onnx 1.23 and CPU onnxruntime if installed beside them (design §2, §7). So it lives in a
+toolchain's onnx 1.23 and CPU onnxruntime if installed beside them (docs/design.md §2, §7). So it lives in a
 venv of its own, made on first use (about 2 GB, a minute or two with a warm pip cache), and its
 quantiser runs as a subprocess: ``python -m modelopt.onnx.quantization`` on a saved FP32 model and
 the calibration arrays, calibrating on ONNX Runtime's CPU provider with ``high_precision_dtype=fp32``

@@ -8,7 +8,7 @@ modelopt and falls back to ONNX Runtime, saying why, where modelopt cannot run.
 Symmetric int8 activations and weights (what TensorRT expects from Q/DQ), per-channel weights, opset
 of the exported model (≥ 19). The ``mutualsense::CrossDiffusionAttention`` node is never quantised,
 and neither are the data-movement nodes that feed it, so its inputs arrive in float (the TensorRT
-plugin takes fp32/fp16 only; design §4: keep the plugin between DQ and Q in higher precision).
+plugin takes fp32/fp16 only; docs/design.md §4: keep the plugin between DQ and Q in higher precision).
 """
 
 from __future__ import annotations
@@ -33,18 +33,18 @@ from mutualsense.calibration.modelopt import (
 )
 from mutualsense.calibration.set import CalibrationSet
 from mutualsense.export.cda_onnx import CDA_OP, cda_nodes
-from mutualsense.export.onnx_graph import IR_VERSION, name_nodes, run_onnx_outputs
+from mutualsense.export.onnx_graph import IR_VERSION, name_nodes
 
 __all__ = [
     "METHODS",
+    "PASS_THROUGH",
     "QUANTIZERS",
-    "LayerError",
     "QuantizedModel",
     "QuantizerChoice",
+    "batch_of",
     "cda_guard_nodes",
     "check_quantizer",
     "keep_inputs_float",
-    "layer_sensitivity",
     "quantize_int8",
     "resolve_quantizer",
 ]
@@ -55,7 +55,7 @@ QUANTIZERS = ("auto", "modelopt", "onnxruntime")
 # Left to itself ORT also quantises LayerNormalization's rank-1 weight with axis 1 (invalid ONNX that
 # TensorRT's parser rejects) and Softmax's output (int8 probabilities), both measured here.
 ORT_OPS_TO_QUANTIZE = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "Resize", "MaxPool", "AveragePool")
-_PASS_THROUGH = {"Gather", "Reshape", "Transpose", "Split", "Squeeze", "Unsqueeze", "Slice", "Identity"}
+PASS_THROUGH = {"Gather", "Reshape", "Transpose", "Split", "Squeeze", "Unsqueeze", "Slice", "Identity"}
 
 
 @dataclass
@@ -76,24 +76,6 @@ class QuantizedModel:
         return sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in self.model.graph.node)
 
 
-@dataclass(frozen=True)
-class LayerError:
-    """Quantisation error at one node's output on calibration samples (relative L2 vs FP32)."""
-
-    node: str
-    op_type: str
-    relative_error: float  # accumulated: everything upstream quantised too
-    added_error: float  # this node's own contribution: output error minus its worst input's error
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "op_type": self.op_type,
-            "relative_error": self.relative_error,
-            "added_error": self.added_error,
-        }
-
-
 def cda_guard_nodes(model: onnx.ModelProto) -> list[str]:
     """The CDA nodes plus the chains of data-movement nodes feeding them (kept out of quantisation)."""
     producer = {o: n for n in model.graph.node for o in n.output}
@@ -106,7 +88,7 @@ def cda_guard_nodes(model: onnx.ModelProto) -> list[str]:
         guarded.append(node.name)
         for name in node.input:
             p = producer.get(name)
-            if p is not None and p.op_type in _PASS_THROUGH:
+            if p is not None and p.op_type in PASS_THROUGH:
                 todo.append(p)
     return guarded
 
@@ -128,7 +110,7 @@ class _Reader:
         self.i = 0
 
 
-def _batch_of(model: onnx.ModelProto) -> int:
+def batch_of(model: onnx.ModelProto) -> int:
     dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     return int(dim.dim_value) if dim.dim_value > 0 else 1
 
@@ -233,7 +215,7 @@ def quantize_int8(
         for o in by_name[name].output if name in by_name else ():
             expanded.extend(consumers.get(o, []))
     keep_float = list(dict.fromkeys(guarded + expanded))
-    batch = _batch_of(src)
+    batch = batch_of(src)
     used = len(calib) - len(calib) % batch
     note = choice.note
     if choice.name == "modelopt":
@@ -348,84 +330,3 @@ def _quantize_onnxruntime(
             extra_options=extra,
         )
         return onnx.load(out_path)
-
-
-def _quantized_nodes(q: onnx.ModelProto) -> set[str]:
-    producer = {o: n.op_type for n in q.graph.node for o in n.output}
-    return {
-        n.name
-        for n in q.graph.node
-        if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
-        and any(producer.get(i) == "DequantizeLinear" for i in n.input)
-    }
-
-
-def layer_sensitivity(
-    fp32: onnx.ModelProto, quantized: QuantizedModel, calib: CalibrationSet, samples: int = 4
-) -> list[LayerError]:
-    """Per-node quantisation error, most sensitive first (by the error each node adds).
-
-    Runs the FP32 and the Q/DQ model on the first ``samples`` calibration inputs with every quantised
-    node's output exposed, and compares each output (after its own Q/DQ, if any) with FP32.
-    """
-    q = quantized.model
-    names = _quantized_nodes(q)
-    nodes = [n for n in q.graph.node if n.name in names]
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in q.graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-
-    def after_qdq(tensor: str) -> str:
-        for c in consumers.get(tensor, []):
-            if c.op_type == "QuantizeLinear":
-                for d in consumers.get(c.output[0], []):
-                    if d.op_type == "DequantizeLinear":
-                        return d.output[0]
-        return tensor
-
-    q_producer = {o: n for n in q.graph.node for o in n.output}
-
-    def fp32_name(tensor: str) -> str:  # DQ(Q(x)) in the quantised graph → x
-        dq = q_producer.get(tensor)
-        if dq is not None and dq.op_type == "DequantizeLinear":
-            qn = q_producer.get(dq.input[0])
-            if qn is not None and qn.op_type == "QuantizeLinear":
-                return qn.input[0]
-        return tensor
-
-    initializers = {t.name for t in fp32.graph.initializer}
-    fp32_tensors = {o for n in fp32.graph.node for o in n.output}
-    wanted: dict[str, str] = {}  # fp32 tensor → its quantised-graph counterpart
-    out_name: dict[str, str] = {}  # node → fp32 name of its output (the quantiser renames graph outputs)
-    for n in nodes:
-        o = n.output[0]
-        base = o if o in fp32_tensors else after_qdq(o)
-        if base not in fp32_tensors:
-            continue
-        out_name[n.name] = base
-        wanted[base] = after_qdq(o)
-        for i in n.input:
-            base = fp32_name(i)
-            if base in fp32_tensors and base not in initializers:
-                wanted[base] = i
-    k = min(samples, len(calib))
-    batch = _batch_of(fp32)
-    errs: dict[str, list[float]] = {t: [] for t in wanted}
-    for s in range(0, max(k - k % batch, batch), batch):
-        rgb, depth = calib.rgb[s : s + batch], calib.depth[s : s + batch]
-        a = run_onnx_outputs(fp32, rgb, depth, list(wanted))
-        b = run_onnx_outputs(q, rgb, depth, list(dict.fromkeys(wanted.values())))
-        for t, qt in wanted.items():
-            ref = a[t].astype(np.float64)
-            errs[t].append(float(np.linalg.norm(b[qt] - ref) / (np.linalg.norm(ref) + 1e-12)))
-    err = {t: float(np.mean(v)) for t, v in errs.items()}
-    out = []
-    for n in nodes:
-        if n.name not in out_name or n.op_type in _PASS_THROUGH | {"Concat"}:
-            continue  # data movement shares its neighbours' scales: keeping it in float changes nothing
-        ins = [err[fp32_name(i)] for i in n.input if fp32_name(i) in err]
-        own = err[out_name[n.name]]
-        out.append(LayerError(n.name, n.op_type, own, own - (max(ins) if ins else 0.0)))
-    out.sort(key=lambda e: e.added_error, reverse=True)
-    return out

@@ -74,7 +74,7 @@ class CalibrationSet:
         return out
 
 
-def _arrays_sha256(rgb: np.ndarray, depth: np.ndarray) -> str:
+def arrays_sha256(rgb: np.ndarray, depth: np.ndarray) -> str:
     h = hashlib.sha256()
     for a in (rgb, depth):
         h.update(str(a.shape).encode())
@@ -173,7 +173,7 @@ def build_calibration_set(data: str | os.PathLike[str], count: int, spec: InputS
         "sources": sources,
         "input_spec": spec.to_dict(),
         "preprocess": "mutualsense.preprocess (+ DepthAligner for recordings): the runtime's code path",
-        "arrays_sha256": _arrays_sha256(rgb, depth),
+        "arrays_sha256": arrays_sha256(rgb, depth),
         "mutualsense": __version__,
     }
     return CalibrationSet(rgb, depth, manifest)
@@ -193,7 +193,7 @@ def load_calibration_set(path: str | os.PathLike[str]) -> CalibrationSet:
         ) from exc
     if manifest.get("format") != FORMAT:
         raise DataError(f"{path} is not a MutualSense calibration set.", "make one with `mutualsense calibrate`.")
-    if _arrays_sha256(rgb, depth) != manifest["arrays_sha256"]:
+    if arrays_sha256(rgb, depth) != manifest["arrays_sha256"]:
         raise DataError(f"calibration set {path} is corrupted (array hash mismatch).", "rebuild it.")
     return CalibrationSet(rgb, depth, manifest)
 

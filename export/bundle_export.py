@@ -1,4 +1,6 @@
-"""``export_bundle``: checkpoint → verified ONNX (+ FP16) → bundle folder, optionally with an engine."""
+"""Export as steps: check the options → trace the checkpoint → measure accuracy → convert → write the bundle
+(→ build an engine). :func:`export_bundle` runs them for fp32 and fp16; INT8 adds its calibration and
+accuracy-gate steps in :func:`mutualsense.calibration.export_int8.export_int8`, built on the same steps."""
 
 from __future__ import annotations
 
@@ -8,28 +10,41 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import onnx
 
 from mutualsense import __version__
-from mutualsense.bundle import Bundle, finalize_manifest, sha256_file, write_bundle
+from mutualsense.bundle import Bundle, finalize_manifest, write_bundle
 from mutualsense.errors import MutualSenseError
-from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.evaluation.data import EVAL_SEED, LabelledFrame, labelled_frames
 from mutualsense.evaluation.metrics import Scores
-from mutualsense.export.model import load_checkpoint
-from mutualsense.export.onnx_export import export_onnx
+from mutualsense.evaluation.scoring import backend_predictor, evaluate_predictor
+from mutualsense.export.model import LoadedCheckpoint, load_checkpoint
+from mutualsense.export.onnx_export import OnnxExport, export_onnx
 from mutualsense.export.onnx_graph import OrtSession, strip_functions, to_fp16
+from mutualsense.export.precisions import PRECISIONS, ExportOptions, check_precision
 from mutualsense.gpu import gpu_info, tensorrt_version
+from mutualsense.preprocess import InputSpec
 from mutualsense.tensorrt import build_engine, require_tensorrt
 
-__all__ = ["PRECISIONS", "export_bundle"]
+__all__ = [
+    "PRECISIONS",
+    "Traced",
+    "check_export",
+    "export_bundle",
+    "export_float",
+    "fp32_accuracy",
+    "held_out_scenes",
+    "scores_entry",
+    "trace_checkpoint",
+    "write_export",
+]
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "int8")
 FP16_EVALUATION = "ONNX Runtime CPU with float16 storage and float32 arithmetic at every op (cpu_fp16_emulation)"
 
 
@@ -50,180 +65,73 @@ def _versions() -> dict[str, str | None]:
     }
 
 
-def _scores(s: Scores) -> dict[str, Any]:
+def scores_entry(s: Scores) -> dict[str, Any]:
+    """The manifest's figures of one precision."""
     return {k: s.as_dict()[k] for k in ("s_measure", "max_f", "max_e", "mae", "count")}
 
 
-def export_bundle(
-    checkpoint: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    precision: str = "fp16",
-    input_size: tuple[int, int] | None = None,
-    batch: int = 1,
-    calib: str | os.PathLike[str] | None = None,
-    engine: bool = False,
-    plugin: str | os.PathLike[str] | None = None,
-    eval_count: int = 200,
-    overwrite: bool = False,
-    on_step: Callable[[str], None] | None = None,
-    eval_data: str | os.PathLike[str] = "synthetic",
-    max_drop: float = 0.01,
-    force: bool = False,
-    auto_fp16: bool = False,
-    calib_method: str = "minmax",
-    quantizer: str = "auto",
-) -> Bundle:
-    """Export a checkpoint to a bundle folder and return it (verified, as :meth:`Bundle.load` reads it).
+@dataclass(frozen=True)
+class Traced:
+    """A checkpoint traced to a verified FP32 ONNX model at the export's input spec."""
 
-    Args:
-        checkpoint: a MutualSense checkpoint (``mutualsense train``).
-        out: bundle folder to create (atomically; refused if it exists unless ``overwrite``).
-        precision: ``fp32`` (CPU demo), ``fp16`` (Jetson default) or ``int8``.
-        input_size: (height, width) to export at; default from the checkpoint's config.
-        batch: fixed batch size (several cameras batch when > 1).
-        calib: INT8 calibration set (``mutualsense calibrate``).
-        engine: also build a TensorRT engine (needs TensorRT and a GPU; checked before any work).
-        plugin: the CDA plugin library for the engine build.
-        eval_count: held-out generated scenes used for the accuracy figures (0 to skip).
-        on_step: called with the name of each step as it starts (for progress displays).
-        eval_data: INT8 held-out data: ``synthetic`` (``eval_count`` generated scenes), a dataset
-            folder or a recording (the FP32 output is then the reference).
-        max_drop: INT8 gate: the largest S-measure drop vs FP32 that is accepted.
-        force: write an INT8 bundle that fails the gate, with the failure recorded.
-        auto_fp16: keep the most sensitive layers in higher precision until the gate passes.
-        calib_method: INT8 activation calibration: ``minmax``, ``entropy`` or ``percentile``.
-        quantizer: INT8: ``auto`` (nvidia-modelopt in its own venv, made on first use; ONNX Runtime's
-            quantiser where modelopt cannot run, with the reason recorded), ``modelopt`` or ``onnxruntime``.
-    """
-    step = on_step or (lambda name: None)
-    if precision not in PRECISIONS:
-        raise MutualSenseError(f"unknown precision {precision!r}.", f"use one of {', '.join(PRECISIONS)}.")
-    calib_set = None
-    if precision == "int8":
-        from mutualsense.calibration import METHODS, load_calibration_set
-        from mutualsense.calibration.quantize import check_quantizer
+    loaded: LoadedCheckpoint
+    spec: InputSpec
+    exported: OnnxExport
 
-        if calib_method not in METHODS:
-            raise MutualSenseError(f"unknown calibration method {calib_method!r}.", f"use one of {', '.join(METHODS)}.")
-        check_quantizer(quantizer, calib_method)
 
-        if calib is None:
-            raise MutualSenseError(
-                "INT8 export needs a calibration set.", "make one with `mutualsense calibrate` and pass --calib FILE."
-            )
-        calib_set = load_calibration_set(calib)  # fail before any work
-        if eval_count < 1:
-            raise MutualSenseError("the INT8 accuracy gate needs held-out data.", "pass --eval-count 1 or more.")
-    if batch < 1:
-        raise MutualSenseError(f"batch must be >= 1, got {batch}.", "pass --batch 1 or more.")
-    if input_size is not None and (input_size[0] % 32 or input_size[1] % 32 or min(input_size) < 64):
-        raise MutualSenseError(f"input size {input_size} must be multiples of 32, at least 64.", "use e.g. 192 192.")
-    if engine:
+def check_export(out: str | os.PathLike[str], options: ExportOptions) -> None:
+    """Refuse bad common options before any work (precision-specific ones: :func:`check_precision`)."""
+    if options.batch < 1:
+        raise MutualSenseError(f"batch must be >= 1, got {options.batch}.", "pass --batch 1 or more.")
+    size = options.input_size
+    if size is not None and (size[0] % 32 or size[1] % 32 or min(size) < 64):
+        raise MutualSenseError(f"input size {size} must be multiples of 32, at least 64.", "use e.g. 192 192.")
+    if options.engine:
         require_tensorrt(tensorrt_version(), gpu_info())  # fail before any work
-    if Path(out).exists() and not overwrite:
+    if Path(out).exists() and not options.overwrite:
         raise MutualSenseError(f"{out} already exists.", "choose another --out, or pass --overwrite to replace it.")
-    t0 = time.perf_counter()
+
+
+def trace_checkpoint(checkpoint: str | os.PathLike[str], options: ExportOptions, step: Callable[[str], None]) -> Traced:
+    """Load the checkpoint, trace it to ONNX with the CDA node, simplify, and verify it against PyTorch."""
     step("load checkpoint")
     loaded = load_checkpoint(checkpoint)
     spec = loaded.config.input
-    if input_size is not None:
-        spec = replace(spec, height=input_size[0], width=input_size[1])
+    if options.input_size is not None:
+        spec = replace(spec, height=options.input_size[0], width=options.input_size[1])
     step("trace, simplify and verify against PyTorch")
-    exported = export_onnx(loaded.model, batch=batch, input_size=(spec.height, spec.width))
-    model = exported.model
-    accuracy: dict[str, Any] = {}
-    if calib_set is not None and calib_set.spec != spec:
-        raise MutualSenseError(
-            f"calibration set {calib} was made for input spec {calib_set.spec}, the export uses {spec}.",
-            "rebuild it with `mutualsense calibrate --bundle` for this model and --input-size.",
-        )
-    frames = list(iter_frames("synthetic", eval_count, EVAL_SEED, spec)) if eval_count > 0 else []
-    held_out: dict[str, Any] = {"data": "synthetic", "seed": EVAL_SEED}
-    if precision == "int8" and str(eval_data) != "synthetic":
-        from mutualsense.calibration.gate import held_out_frames
+    exported = export_onnx(loaded.model, batch=options.batch, input_size=(spec.height, spec.width))
+    return Traced(loaded, spec, exported)
 
-        step(f"read held-out data {eval_data}")
-        frames, held_out = held_out_frames(eval_data, eval_count, spec, model, batch)
-    if frames:
-        step(f"measure fp32 accuracy on {len(frames)} held-out scenes")
-        fp32 = evaluate_predictor(backend_predictor(OrtSession(model), batch), iter(frames), spec)
-        accuracy["fp32"] = {**_scores(fp32), **held_out, "max_abs_logit_error_vs_torch": exported.max_abs_error}
-    if precision == "fp16":
-        step("convert to fp16")
-        model = to_fp16(model)
-        if frames:
-            step(f"measure fp16 accuracy on {len(frames)} held-out scenes")
-            fp16 = evaluate_predictor(backend_predictor(OrtSession(model), batch), iter(frames), spec)
-            accuracy["fp16"] = {
-                **_scores(fp16),
-                **held_out,
-                "s_measure_drop_vs_fp32": accuracy["fp32"]["s_measure"] - fp16.s_measure,
-                "evaluated_with": FP16_EVALUATION,
-            }
-    extra_json: dict[str, Any] = {}
-    if precision == "int8":
-        from mutualsense.calibration.gate import quantize_gated
 
-        assert calib is not None and calib_set is not None
-        if not frames:
-            raise MutualSenseError(f"held-out data {eval_data} delivered no frames.", "check --eval-data.")
-        fp32_scores = fp32
-        gate = quantize_gated(
-            model,
-            calib_set,
-            frames,
-            spec,
-            batch,
-            fp32_scores,
-            method=calib_method,
-            max_drop=max_drop,
-            auto_fp16=auto_fp16,
-            force=force,
-            held_out="held-out frames" if held_out.get("data") != "synthetic" else "held-out generated scenes",
-            on_step=step,
-            quantizer=quantizer,
-        )
-        model, final = gate.quantized.model, gate.scores
-        # FP16 for what stays unquantised (Q/DQ pairs untouched), when that keeps the gate passing
-        step("convert the unquantised parts to fp16")
-        mixed = to_fp16(model, extra_blocked_ops=("QuantizeLinear", "DequantizeLinear"))
-        mixed_scores = evaluate_predictor(backend_predictor(OrtSession(mixed), batch), iter(frames), spec)
-        float_parts = "fp32"
-        if fp32_scores.s_measure - mixed_scores.s_measure <= max_drop or gate.forced:
-            model, final, float_parts = mixed, mixed_scores, "fp16"
-        accuracy["int8"] = {
-            **_scores(final),
-            **held_out,
-            "s_measure_drop_vs_fp32": fp32_scores.s_measure - final.s_measure,
-            "float_parts": float_parts,
-            "s_measure_with_fp32_float_parts": gate.scores.s_measure,
-            "s_measure_with_fp16_float_parts": mixed_scores.s_measure,
-            "gate": {"max_drop": max_drop, "passed": gate.passed, "forced": gate.forced},
-            "calibration": {
-                # the set's manifest, not its arrays (40 MB for 256 samples): it rebuilds the set exactly
-                # (`mutualsense.calibration.rebuild_calibration_set`), and the robot never needs the arrays
-                "file": "calibration.json",
-                "npz_sha256": sha256_file(Path(calib)),
-                "count": len(calib_set),
-                "data": calib_set.manifest["data"],
-                "method": calib_method,
-                "quantizer": gate.quantized.quantizer_detail,
-                **({"quantizer_note": gate.quantized.quantizer_note} if gate.quantized.quantizer_note else {}),
-            },
-            "kept_in_higher_precision": gate.quantized.excluded,
-            "cda_in_higher_precision": gate.quantized.guarded,
-            "auto_fp16_attempts": gate.attempts,
-            "sensitivity_top": [e.as_dict() for e in gate.sensitivity[:10]],
-            "evaluated_with": "ONNX Runtime CPU (Q/DQ; fp16 parts with float16 storage and float32 arithmetic per op)",
-        }
-        extra_json["calibration.json"] = calib_set.manifest
-    trt_model = strip_functions(model)
+def held_out_scenes(spec: InputSpec, count: int) -> tuple[list[LabelledFrame], dict[str, Any]]:
+    """The standard held-out generated scenes (seed ``EVAL_SEED``) and their description for the manifest."""
+    frames = list(labelled_frames("synthetic", spec, count, EVAL_SEED)) if count > 0 else []
+    return frames, {"data": "synthetic", "seed": EVAL_SEED}
+
+
+def measure(model: onnx.ModelProto, frames: list[LabelledFrame], spec: InputSpec, batch: int) -> Scores:
+    """Saliency scores of an ONNX model on ONNX Runtime CPU."""
+    return evaluate_predictor(backend_predictor(OrtSession(model), batch), iter(frames), spec)
+
+
+def fp32_accuracy(
+    traced: Traced, frames: list[LabelledFrame], held_out: dict[str, Any], batch: int, step: Callable[[str], None]
+) -> tuple[Scores, dict[str, Any]]:
+    """The FP32 model's scores and manifest entry (with its largest logit error against PyTorch)."""
+    step(f"measure fp32 accuracy on {len(frames)} held-out scenes")
+    scores = measure(traced.exported.model, frames, traced.spec, batch)
+    return scores, {**scores_entry(scores), **held_out, "max_abs_logit_error_vs_torch": traced.exported.max_abs_error}
+
+
+def _manifest(traced: Traced, model: onnx.ModelProto, precision: str, batch: int, accuracy: dict[str, Any]) -> dict:
     dtype = "float32"  # the FP16 graph keeps float32 inputs and outputs
-    h, w = spec.height, spec.width
-    manifest = {
-        "model": {"name": f"mutualsense-{loaded.config.name}", "config": loaded.config.to_dict()},
+    h, w = traced.spec.height, traced.spec.width
+    config, exported = traced.loaded.config, traced.exported
+    return {
+        "model": {"name": f"mutualsense-{config.name}", "config": config.to_dict()},
         "input": {
-            "spec": spec.to_dict(),
+            "spec": traced.spec.to_dict(),
             "batch": batch,
             "tensors": {
                 "rgb": {"shape": [batch, 3, h, w], "dtype": dtype},
@@ -240,21 +148,100 @@ def export_bundle(
             "cda_nodes": exported.cda_nodes,
         },
         "toolchain": {**_versions(), "opset": exported.opset},
-        "source_checkpoint": {"name": loaded.path.name, "sha256": loaded.sha256},
+        "source_checkpoint": {"name": traced.loaded.path.name, "sha256": traced.loaded.sha256},
         "accuracy": accuracy,
         "engines": [],
     }
+
+
+def write_export(
+    out: str | os.PathLike[str],
+    traced: Traced,
+    model: onnx.ModelProto,
+    options: ExportOptions,
+    accuracy: dict[str, Any],
+    step: Callable[[str], None],
+    extra_json: dict[str, Any] | None = None,
+) -> Bundle:
+    """Write the bundle atomically (the model, its TensorRT copy without function bodies, the manifest and
+    ``extra_json`` files), then build the engine when asked."""
+    t0 = time.perf_counter()
+    manifest = _manifest(traced, model, options.precision, options.batch, accuracy)
     step("write bundle")
-    with write_bundle(out, overwrite=overwrite) as tmp:
+    with write_bundle(out, overwrite=options.overwrite) as tmp:
         onnx.save(model, tmp / "model.onnx")
-        onnx.save(trt_model, tmp / "model.trt.onnx")
+        onnx.save(strip_functions(model), tmp / "model.trt.onnx")
         roles = {"model.onnx": "onnx", "model.trt.onnx": "trt_onnx"}
-        for rel, body in extra_json.items():
+        for rel, body in (extra_json or {}).items():
             (tmp / rel).write_text(json.dumps(body, indent=2) + "\n")
             roles[rel] = "calibration"
         finalize_manifest(tmp, manifest, roles)
     log.info("wrote %s in %.1f s", out, time.perf_counter() - t0)
-    if engine:
+    if options.engine:
         step("build TensorRT engine")
-        return build_engine(out, plugin)
+        return build_engine(out, options.plugin)
     return Bundle.load(out)
+
+
+def export_float(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: ExportOptions,
+    on_step: Callable[[str], None] | None = None,
+) -> Bundle:
+    """The fp32 / fp16 export (the table's entry for both; see :func:`export_bundle`)."""
+    step = on_step or (lambda name: None)
+    check_precision(options.precision, {"int8": "int8="} if options.int8 is not None else {})
+    if options.precision == "int8":
+        raise MutualSenseError(
+            "INT8 export needs a calibration set and the accuracy gate, which mutualsense.calibration runs.",
+            "call mutualsense.calibration.export_int8(checkpoint, out, ExportOptions(precision='int8', "
+            "int8=Int8Options(calib=...))), or `mutualsense export --precision int8 --calib FILE`.",
+        )
+    check_export(out, options)
+    traced = trace_checkpoint(checkpoint, options, step)
+    model, accuracy = traced.exported.model, {}
+    frames, held_out = held_out_scenes(traced.spec, options.eval_count)
+    if frames:
+        fp32, accuracy["fp32"] = fp32_accuracy(traced, frames, held_out, options.batch, step)
+    if options.precision == "fp16":
+        step("convert to fp16")
+        model = to_fp16(model)
+        if frames:
+            step(f"measure fp16 accuracy on {len(frames)} held-out scenes")
+            fp16 = measure(model, frames, traced.spec, options.batch)
+            drop = fp32.s_measure - fp16.s_measure
+            accuracy["fp16"] = {
+                **scores_entry(fp16),
+                **held_out,
+                "s_measure_drop_vs_fp32": drop,
+                "evaluated_with": FP16_EVALUATION,
+            }
+    return write_export(out, traced, model, options, accuracy, step)
+
+
+def export_bundle(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    precision: str = "fp16",
+    input_size: tuple[int, int] | None = None,
+    batch: int = 1,
+    engine: bool = False,
+    plugin: str | os.PathLike[str] | None = None,
+    eval_count: int = 200,
+    overwrite: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> Bundle:
+    """Export a checkpoint to an fp32 or fp16 bundle folder and return it (verified, as :meth:`Bundle.load` reads it).
+
+    INT8 (calibration and the accuracy gate) is :func:`mutualsense.calibration.export_int8.export_int8`.
+
+    Args:
+        checkpoint: a MutualSense checkpoint (``mutualsense train``).
+        out: bundle folder to create (atomically; refused if it exists unless ``overwrite``).
+        precision: ``fp32`` (CPU demo) or ``fp16`` (Jetson default).
+        input_size / batch / engine / plugin / eval_count / overwrite: see :class:`ExportOptions`.
+        on_step: called with the name of each step as it starts (for progress displays).
+    """
+    options = ExportOptions(precision, input_size, batch, engine, plugin, eval_count, overwrite)
+    return export_float(checkpoint, out, options, on_step)

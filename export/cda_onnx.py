@@ -1,6 +1,6 @@
 """The CDA custom node in ONNX: its function body, helpers to attach and find it, a numpy reference.
 
-The node (design.md §8) is ``mutualsense::CrossDiffusionAttention`` version 1: inputs
+The node (docs/design.md §8) is ``mutualsense::CrossDiffusionAttention`` version 1: inputs
 ``q_r, k_r, v_r, q_d, k_d, v_d`` [B,H,N,d] → outputs ``o_r, o_d, o_rd, o_dr``; attributes ``alpha``,
 ``scale``, ``plugin_version`` ("1"), ``plugin_namespace`` (""). ONNX Runtime and the quantisers
 inline its model-local function (:func:`cda_function`); TensorRT maps it to the plugin of that name.

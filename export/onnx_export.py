@@ -1,6 +1,6 @@
 """Export a :class:`MutualSenseNet` to ONNX with each block's CDA as one custom node (needs torch).
 
-Model I/O (design.md §8): ``rgb`` [B,3,H,W], ``depth`` [B,1,H,W] float32 → ``saliency`` [B,1,H,W]
+Model I/O (docs/design.md §8): ``rgb`` [B,3,H,W], ``depth`` [B,1,H,W] float32 → ``saliency`` [B,1,H,W]
 logits, fixed shapes. Each MutualFormer block's cross-diffusion attention becomes one
 ``mutualsense::CrossDiffusionAttention`` node (see :mod:`mutualsense.export.cda_onnx`), emitted by
 the TorchScript exporter from an ``autograd.Function.symbolic``; its model-local function body is

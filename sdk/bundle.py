@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mutualsense.bundle_summary import BundleSummary, summarize_manifest
 from mutualsense.errors import BundleError, summarize_schema_errors
 from mutualsense.preprocess import InputSpec
 
@@ -165,6 +166,10 @@ class Bundle:
     def sha256(self) -> str:
         """Identity of the bundle: sha256 of its manifest."""
         return sha256_file(self.path / MANIFEST)
+
+    def summary(self) -> BundleSummary:
+        """Accuracy per precision, the INT8 gate and quantiser, the files (what ``mutualsense export`` prints)."""
+        return summarize_manifest(self.manifest)
 
 
 def _now() -> str:

@@ -22,8 +22,7 @@ from mutualsense.cli._common import DATA_HELP, require_export
 from mutualsense.errors import DataError
 
 if TYPE_CHECKING:
-    from mutualsense.evaluation import Predictor
-    from mutualsense.preprocess import InputSpec
+    pass
 
 
 def scores_table(title: str, rows: dict[str, dict[str, float | int]]) -> Table:
@@ -52,20 +51,6 @@ def _check(model: Path, data: list[str], subset: str, report: Path | None) -> No
         raise DataError(
             f"model {model} does not exist.", "pass a checkpoint (.pt) or a bundle folder made by `mutualsense export`."
         )
-
-
-def _load(model: Path, device: str, stack: contextlib.ExitStack) -> tuple[Predictor, InputSpec]:
-    if model.is_dir():
-        from mutualsense.backends import OnnxRuntimeBackend
-        from mutualsense.bundle import Bundle
-        from mutualsense.evaluation import backend_predictor
-
-        bundle = Bundle.load(model)
-        backend = stack.enter_context(OnnxRuntimeBackend(bundle))
-        return backend_predictor(backend, bundle.batch), bundle.input_spec
-    torch_device = require_export("mutualsense.export.training.device").resolve_device(device)
-    predictor, spec = require_export("mutualsense.export.evaluate").checkpoint_predictor(model, torch_device)
-    return predictor, spec
 
 
 @app.command()
@@ -97,17 +82,14 @@ def evaluate(
 
     Benchmark: [bold]mutualsense evaluate paper.pt --data NJU2K_test --data NLPR_test --report bench/[/]
     """
-    from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, labelled_frames, parse_data_spec
-
     datasets = list(data) if data else ["synthetic"]
     _check(model, datasets, subset, report)
     results: dict[str, dict[str, Any]] = {}
+    mod = require_export("mutualsense.export.evaluate")
     with contextlib.ExitStack() as stack:
-        predictor, spec = _load(model, device, stack)
+        predictor, spec = mod.open_predictor(model, stack, device)
         for item in datasets:
-            n = count if count is not None else (500 if parse_data_spec(item).kind == "synthetic" else None)
-            frames = labelled_frames(item, spec, n, EVAL_SEED if seed is None else seed)
-            scores = evaluate_predictor(predictor, frames, spec, blank_depth=blank_depth, subset=subset)  # type: ignore[arg-type]
+            scores = mod.score_data(predictor, spec, item, count, seed, subset, blank_depth)
             results[item] = scores.as_dict()
     if len(datasets) == 1 and report is None:
         result = results[datasets[0]]

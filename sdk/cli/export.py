@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mutualsense.bundle_summary import BundleSummary
 from mutualsense.cli import app
 from mutualsense.cli._common import require_export
 
@@ -28,25 +29,40 @@ def export(
         tuple[int, int] | None, typer.Option(help="Input height and width; default from the checkpoint.")
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="Fixed batch size (one slot per camera).")] = 1,
-    calib: Annotated[Path | None, typer.Option(help="INT8 calibration set (`mutualsense calibrate`).")] = None,
+    calib: Annotated[Path | None, typer.Option(help="INT8: calibration set (`mutualsense calibrate`).")] = None,
     eval_count: Annotated[int, typer.Option(min=0, help="Held-out generated scenes for the accuracy figures.")] = 200,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
     eval_data: Annotated[
-        str, typer.Option(help="INT8 held-out data: synthetic, a dataset folder or a .db3/.bag recording.")
-    ] = "synthetic",
-    max_drop: Annotated[float, typer.Option(min=0.0, help="INT8 gate: largest S-measure drop vs FP32.")] = 0.01,
-    force: Annotated[bool, typer.Option(help="Write an INT8 bundle that fails the gate (failure recorded).")] = False,
+        str | None,
+        typer.Option(
+            help="INT8: held-out data: synthetic, a dataset folder or a .db3/.bag recording [default: synthetic]."
+        ),
+    ] = None,
+    max_drop: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help="INT8 gate: largest S-measure drop vs FP32 [default: the gate's DEFAULT_MAX_DROP, 0.01]."
+        ),
+    ] = None,
+    force: Annotated[
+        bool | None, typer.Option("--force", help="INT8: write a bundle that fails the gate (failure recorded).")
+    ] = None,
     auto_fp16: Annotated[
-        bool, typer.Option(help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
-    ] = False,
-    calib_method: Annotated[str, typer.Option(help="INT8 calibration: minmax, entropy or percentile.")] = "minmax",
+        bool | None,
+        typer.Option(
+            "--auto-fp16", help="INT8: keep the most sensitive layers in higher precision until the gate passes."
+        ),
+    ] = None,
+    calib_method: Annotated[
+        str | None, typer.Option(help="INT8 calibration: minmax, entropy or percentile [default: minmax].")
+    ] = None,
     quantizer: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="INT8 quantiser: auto (nvidia-modelopt in its own venv, made on first use; ONNX Runtime's where "
-            "modelopt cannot run), modelopt or onnxruntime."
+            "modelopt cannot run), modelopt or onnxruntime [default: auto]."
         ),
-    ] = "auto",
+    ] = None,
 ) -> None:
     """Export a checkpoint to a deployment bundle: verified ONNX with the CDA custom op, FP16, manifest.
 
@@ -58,7 +74,24 @@ def export(
       [bold]mutualsense export tiny.pt --out tiny-fp16 --engine --plugin libmutualsense_cda.so[/]   (on a Jetson)
       [bold]mutualsense export tiny.pt --out tiny-int8 --precision int8 --calib calib.npz --auto-fp16[/]   (gated INT8)
     """
-    mod = require_export("mutualsense.export.bundle_export")
+    precisions = require_export("mutualsense.export.precisions")
+    typed = {
+        "calib": ("--calib", calib),
+        "eval_data": ("--eval-data", eval_data),
+        "max_drop": ("--max-drop", max_drop),
+        "force": ("--force", force),
+        "auto_fp16": ("--auto-fp16", auto_fp16),
+        "calib_method": ("--calib-method", calib_method),
+        "quantizer": ("--quantizer", quantizer),
+    }
+    given = {name: spelled for name, (spelled, value) in typed.items() if value is not None}
+    rule = precisions.check_precision(precision, given)
+    int8 = precisions.Int8Options(**{name: value for name, (_, value) in typed.items() if value is not None})
+    options = precisions.ExportOptions(
+        precision, input_size, batch, engine, plugin, eval_count, overwrite, int8 if precision == "int8" else None
+    )
+    module, function = rule.entry.split(":")
+    run = getattr(require_export(module), function)
     console = Console()
     t0 = time.perf_counter()
     with console.status("starting…") as status:
@@ -67,54 +100,32 @@ def export(
             console.log(f"{escape(name)}…")
             status.update(f"{escape(name)}…")
 
-        bundle = mod.export_bundle(
-            checkpoint,
-            out,
-            precision=precision,
-            input_size=input_size,
-            batch=batch,
-            calib=calib,
-            engine=engine,
-            plugin=plugin,
-            eval_count=eval_count,
-            overwrite=overwrite,
-            on_step=on_step,
-            eval_data=eval_data,
-            max_drop=max_drop,
-            force=force,
-            auto_fp16=auto_fp16,
-            calib_method=calib_method,
-            quantizer=quantizer,
-        )
-    table = Table(title=f"bundle {out} ({precision}, {time.perf_counter() - t0:.1f} s)")
+        bundle = run(checkpoint, out, options, on_step)
+    _print_summary(console, bundle.summary(), f"bundle {out} ({precision}, {time.perf_counter() - t0:.1f} s)")
+    console.print(f"[green]wrote[/] {out}")
+
+
+def _print_summary(console: Console, s: BundleSummary, title: str) -> None:
+    table = Table(title=title)
     for col in ("precision", "S-measure", "MAE", "count", "note"):
         table.add_column(col)
-    for name, acc in bundle.manifest.get("accuracy", {}).items():
-        note = (
-            f"drop vs fp32 {acc['s_measure_drop_vs_fp32']:+.5f}"
-            if "s_measure_drop_vs_fp32" in acc
-            else f"ORT vs PyTorch {acc.get('max_abs_logit_error_vs_torch', 0):.1e}"
-        )
-        table.add_row(name, f"{acc['s_measure']:.4f}", f"{acc['mae']:.4f}", str(acc["count"]), note)
+    for row in s.accuracy:
+        table.add_row(row.precision, f"{row.s_measure:.4f}", f"{row.mae:.4f}", str(row.count), row.note)
     console.print(table)
-    int8 = bundle.manifest.get("accuracy", {}).get("int8")
-    if int8:
-        gate = int8["gate"]
-        verdict = "[green]passed[/]" if gate["passed"] else "[red]FAILED (written with --force)[/]"
-        console.print(f"INT8 gate (drop ≤ {gate['max_drop']:g}): {verdict}")
-        console.print(f"quantiser: {int8['calibration']['quantizer']}")
-        if int8["calibration"].get("quantizer_note"):
-            console.print(
-                f"[yellow]ONNX Runtime's quantiser was used because {int8['calibration']['quantizer_note']}[/]"
-            )
-        if int8["kept_in_higher_precision"]:
-            console.print(f"kept in higher precision: {', '.join(int8['kept_in_higher_precision'])}")
-        if int8.get("sensitivity_top"):
+    if s.int8 is not None:
+        gate = s.int8
+        verdict = "[green]passed[/]" if gate.passed else "[red]FAILED (written with --force)[/]"
+        console.print(f"INT8 gate (drop ≤ {gate.max_drop:g}): {verdict}")
+        console.print(f"quantiser: {gate.quantizer}")
+        if gate.quantizer_note:
+            console.print(f"[yellow]ONNX Runtime's quantiser was used because {gate.quantizer_note}[/]")
+        if gate.kept_in_higher_precision:
+            console.print(f"kept in higher precision: {', '.join(gate.kept_in_higher_precision)}")
+        if gate.worst_layers:
             worst = Table(title="layers adding the most int8 error (relative L2 vs fp32, calibration samples)")
             for col in ("layer", "op", "added", "accumulated"):
                 worst.add_column(col)
-            for e in int8["sensitivity_top"][:5]:
+            for e in gate.worst_layers[:5]:
                 worst.add_row(e["node"], e["op_type"], f"{e['added_error']:.4f}", f"{e['relative_error']:.4f}")
             console.print(worst)
-    size = sum(f["size"] for f in bundle.manifest["files"].values()) / 2**20
-    console.print(f"[green]wrote[/] {out} ({len(bundle.manifest['files'])} files, {size:.1f} MiB)")
+    console.print(f"{s.files} files, {s.size_bytes / 2**20:.1f} MiB")

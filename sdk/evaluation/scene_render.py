@@ -3,13 +3,14 @@ textures, object polygons, the stereo depth model and the colour sensor noise.""
 
 from __future__ import annotations
 
-import colorsys
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
+
+from mutualsense.evaluation.scene_colours import colourise, random_palette, similar_palette
+from mutualsense.evaluation.scene_objects import Scene, SceneObject, boxes_overlap, moved, radius
 
 __all__ = ["Scene", "SceneRenderer", "renderer_for"]
 
@@ -38,39 +39,6 @@ _EDGE_STEP_M = 0.08  # a depth step larger than this between neighbours is a dep
 _RING = np.linspace(0.0, 2.0 * math.pi, 48, endpoint=False)
 _COS_RING = np.cos(_RING)
 _SIN_RING = np.sin(_RING)
-
-
-@dataclass(frozen=True, eq=False)
-class Scene:
-    """One RGB-D frame with its ground truth.
-
-    Attributes:
-        rgb: (H, W, 3) uint8, RGB order.
-        depth: (H, W) uint16 in units of ``depth_scale`` (millimetres); 0 = no depth.
-        mask: (H, W) uint8, 255 on the salient object, 0 elsewhere.
-        camouflaged: True when the salient object wears the background's texture.
-        depth_scale: metres per depth unit.
-        true_depth: (H, W) float32 metres, the noise-free depth along the optical axis (no holes):
-            the ground truth of the 3D geometry, with ``mask`` giving the salient object's pixels.
-    """
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    mask: np.ndarray
-    camouflaged: bool
-    depth_scale: float = 0.001
-    true_depth: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class _Object:
-    """Where an object goes: its polygon in pixels, centre, bounding radius and depth."""
-
-    points: np.ndarray  # (N, 2) float64 pixel coordinates (x, y)
-    cx: float
-    cy: float
-    radius: float
-    z: float
 
 
 class SceneRenderer:
@@ -165,7 +133,7 @@ class SceneRenderer:
                 1.0,
             )
         t = cv2.resize(t.astype(np.float32, copy=False), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        return _colourise(t, palette)
+        return colourise(t, palette)
 
     # ----------------------------------------------------------------------------- geometry
     def _shape(self, rng: np.random.Generator, area: float) -> np.ndarray:
@@ -209,7 +177,7 @@ class SceneRenderer:
             centre.append(rng.uniform(first, last))
         return centre[0], centre[1]
 
-    def _raster(self, obj: _Object) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    def _raster(self, obj: SceneObject) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
         """Antialiased coverage (0..255 uint8) of the object inside its clipped bounding box."""
         lo = obj.points.min(axis=0)
         hi = obj.points.max(axis=0)
@@ -252,32 +220,17 @@ class SceneRenderer:
         z0 = z_bg_min + half_span
         depth_true = (np.float32(z0) + self.u[None, :] * np.float32(gx)) + self.v[:, None] * np.float32(gy)
 
-        bg_palette = _palette(rng)
+        bg_palette = random_palette(rng)
         rgb = self.texture(rng, bg_palette, 0, h, 0, w)  # planar (3, h, w) until the end
 
         # Geometry: the salient object first (distractors may need to avoid it), drawn last.
         pts = self._shape(rng, rng.uniform(*_SALIENT_AREA) * area)
         cx, cy = self._place(rng, pts, inside=True)
-        salient = _Object(pts + (cx, cy), cx, cy, _radius(pts), z_salient)
-        distractors = []
-        for _ in range(n_objects - 1):
-            pts = self._shape(rng, rng.uniform(*_DISTRACTOR_AREA) * area)
-            z = rng.uniform(z_salient + _DISTRACTOR_GAP, z_bg_min - _DISTRACTOR_MARGIN)
-            if not camouflaged:  # may be partly hidden behind the salient object
-                dx, dy = self._place(rng, pts, inside=False)
-                distractors.append(_Object(pts + (dx, dy), dx, dy, _radius(pts), z))
-                continue
-            # The camouflaged object would show as a cut in any distractor it hid: keep them apart,
-            # and leave the distractor out when there is no room for it.
-            for _ in range(_PLACEMENT_TRIES):
-                dx, dy = self._place(rng, pts, inside=False)
-                if _boxes_overlap(pts + (dx, dy), salient.points):
-                    continue
-                distractors.append(_Object(pts + (dx, dy), dx, dy, _radius(pts), z))
-                break
+        salient = SceneObject(pts + (cx, cy), cx, cy, radius(pts), z_salient)
+        distractors = self._distractors(rng, n_objects - 1, camouflaged, salient, area, z_bg_min)
         distractors.sort(key=lambda o: -o.z)  # painter's order: far to near
         if salient_pose is not None:  # after every placement draw, so the rest of the scene stays put
-            salient = _moved(salient, *salient_pose)
+            salient = moved(salient, *salient_pose)
 
         salient_drawn = self._raster(salient)
         bg_patch = None
@@ -288,41 +241,92 @@ class SceneRenderer:
         mask = np.zeros((h, w), np.uint8)
         for obj in [*distractors, salient]:
             drawn = salient_drawn if obj is salient else self._raster(obj)
-            if drawn is None:
+            if drawn is not None:
+                self._draw(rng, obj, drawn, obj is salient, rgb, depth_true, mask, bg_patch, bg_palette)
+
+        nrng = rng if noise_rng is None else noise_rng
+        rgb8 = self._finish_colour(rng, nrng, rgb, sensor_noise)
+        depth = self._stereo_depth(nrng, depth_true)
+        return Scene(rgb=rgb8, depth=depth, mask=mask, camouflaged=bool(camouflaged), true_depth=depth_true)
+
+    def _distractors(
+        self,
+        rng: np.random.Generator,
+        count: int,
+        camouflaged: bool,
+        salient: SceneObject,
+        area: float,
+        z_bg_min: float,
+    ) -> list[SceneObject]:
+        """Up to ``count`` distractors between the salient object and the background."""
+        distractors: list[SceneObject] = []
+        for _ in range(count):
+            pts = self._shape(rng, rng.uniform(*_DISTRACTOR_AREA) * area)
+            z = rng.uniform(salient.z + _DISTRACTOR_GAP, z_bg_min - _DISTRACTOR_MARGIN)
+            if not camouflaged:  # may be partly hidden behind the salient object
+                dx, dy = self._place(rng, pts, inside=False)
+                distractors.append(SceneObject(pts + (dx, dy), dx, dy, radius(pts), z))
                 continue
-            alpha, (y0, y1, x0, x1) = drawn
-            dx = self.xs[x0:x1] - np.float32(obj.cx)
-            dy = self.ys[y0:y1] - np.float32(obj.cy)
-            inv_r = np.float32(1.0 / obj.radius)
-            rr2 = ((dx * dx)[None, :] + (dy * dy)[:, None]) * inv_r * inv_r
-            if bg_patch is not None and obj is salient:
-                tex = bg_patch
-                shade = 1.0 - rr2 * np.float32(rng.uniform(0.0, 0.03))
-            else:
-                palette = _similar_palette(rng, bg_palette) if rng.random() < 0.25 else _palette(rng)
-                tex = self.texture(rng, palette, y0, y1, x0, x1)
-                lx, ly = rng.uniform(-0.25, 0.25, 2) * inv_r
-                shade = 1.0 - rr2 * np.float32(rng.uniform(0.05, 0.4))
-                shade += (dx * np.float32(lx))[None, :] + (dy * np.float32(ly))[:, None]
-            # Antialiased "over" compositing: rgb = rgb * (1 - a) + tex * shade * a.
-            region = rgb[:, y0:y1, x0:x1]
-            weight = alpha.astype(np.float32) * np.float32(1.0 / 255.0)
-            shade *= weight
-            np.subtract(np.float32(1.0), weight, out=weight)
-            region *= weight[None]
-            region += tex * shade[None]
+            # The camouflaged object would show as a cut in any distractor it hid: keep them apart,
+            # and leave the distractor out when there is no room for it.
+            for _ in range(_PLACEMENT_TRIES):
+                dx, dy = self._place(rng, pts, inside=False)
+                if boxes_overlap(pts + (dx, dy), salient.points):
+                    continue
+                distractors.append(SceneObject(pts + (dx, dy), dx, dy, radius(pts), z))
+                break
+        return distractors
 
-            # Slightly tilted, convex surface: edges a little farther than the centre.
-            tx, ty = rng.uniform(-0.05, 0.05, 2) * inv_r
-            z_obj = (np.float32(obj.z) + rr2 * np.float32(rng.uniform(0.0, 0.06))) + (
-                (dx * np.float32(tx))[None, :] + (dy * np.float32(ty))[:, None]
-            )
-            solid = alpha >= 128
-            np.copyto(depth_true[y0:y1, x0:x1], z_obj, where=solid)
-            if obj is salient:  # drawn last, so nothing covers it
-                mask[y0:y1, x0:x1] = solid.view(np.uint8) * np.uint8(255)
+    def _draw(
+        self,
+        rng: np.random.Generator,
+        obj: SceneObject,
+        drawn: tuple[np.ndarray, tuple[int, int, int, int]],
+        is_salient: bool,
+        rgb: np.ndarray,
+        depth_true: np.ndarray,
+        mask: np.ndarray,
+        bg_patch: np.ndarray | None,
+        bg_palette: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Composite one object into the colour image, its surface into the depth, the salient one into the mask."""
+        alpha, (y0, y1, x0, x1) = drawn
+        dx = self.xs[x0:x1] - np.float32(obj.cx)
+        dy = self.ys[y0:y1] - np.float32(obj.cy)
+        inv_r = np.float32(1.0 / obj.radius)
+        rr2 = ((dx * dx)[None, :] + (dy * dy)[:, None]) * inv_r * inv_r
+        if bg_patch is not None and is_salient:
+            tex = bg_patch
+            shade = 1.0 - rr2 * np.float32(rng.uniform(0.0, 0.03))
+        else:
+            palette = similar_palette(rng, bg_palette) if rng.random() < 0.25 else random_palette(rng)
+            tex = self.texture(rng, palette, y0, y1, x0, x1)
+            lx, ly = rng.uniform(-0.25, 0.25, 2) * inv_r
+            shade = 1.0 - rr2 * np.float32(rng.uniform(0.05, 0.4))
+            shade += (dx * np.float32(lx))[None, :] + (dy * np.float32(ly))[:, None]
+        # Antialiased "over" compositing: rgb = rgb * (1 - a) + tex * shade * a.
+        region = rgb[:, y0:y1, x0:x1]
+        weight = alpha.astype(np.float32) * np.float32(1.0 / 255.0)
+        shade *= weight
+        np.subtract(np.float32(1.0), weight, out=weight)
+        region *= weight[None]
+        region += tex * shade[None]
 
-        # Scene lighting (on everything, so camouflage stays consistent), sensor gain and noise.
+        # Slightly tilted, convex surface: edges a little farther than the centre.
+        tx, ty = rng.uniform(-0.05, 0.05, 2) * inv_r
+        z_obj = (np.float32(obj.z) + rr2 * np.float32(rng.uniform(0.0, 0.06))) + (
+            (dx * np.float32(tx))[None, :] + (dy * np.float32(ty))[:, None]
+        )
+        solid = alpha >= 128
+        np.copyto(depth_true[y0:y1, x0:x1], z_obj, where=solid)
+        if is_salient:  # drawn last, so nothing covers it
+            mask[y0:y1, x0:x1] = solid.view(np.uint8) * np.uint8(255)
+
+    def _finish_colour(
+        self, rng: np.random.Generator, nrng: np.random.Generator, rgb: np.ndarray, sensor_noise: float
+    ) -> np.ndarray:
+        """Scene lighting (``rng``; on everything, so camouflage stays consistent), sensor gain and noise
+        (``nrng``) → (h, w, 3) uint8."""
         gain = np.float32(rng.uniform(0.75, 1.15))
         light = (
             (self.u * np.float32(rng.uniform(-0.4, 0.4)) - self.u2 * np.float32(rng.uniform(0.0, 0.6)))[None, :]
@@ -330,15 +334,12 @@ class SceneRenderer:
             + np.float32(1.0)
         ) * gain
         rgb *= light[None]
-        nrng = rng if noise_rng is None else noise_rng
         noise, sigma = self._bank(nrng, slice(0, 3)), nrng.uniform(1.0, 4.0) * sensor_noise
         for c in range(3):
             cv2.scaleAdd(noise[c], sigma, rgb[c], dst=rgb[c])
         np.clip(rgb, 0.0, 255.0, out=rgb)
         rgb8 = cv2.merge(list(rgb.astype(np.uint8)))
-
-        depth = self._stereo_depth(nrng, depth_true)
-        return Scene(rgb=rgb8, depth=depth, mask=mask, camouflaged=bool(camouflaged), true_depth=depth_true)
+        return rgb8
 
     def _stereo_depth(self, rng: np.random.Generator, z: np.ndarray) -> np.ndarray:
         """True depth (metres, float32) -> what a stereo camera reports (uint16 mm, 0 = invalid)."""
@@ -380,64 +381,6 @@ class SceneRenderer:
         depth_mm = z_mm.astype(np.uint16)
         depth_mm *= ~invalid
         return depth_mm
-
-
-def _colourise(t: np.ndarray, palette: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Blend two colours by a (h, w) weight in [0, 1] into a (3, h, w) float32 image."""
-    c1, c2 = palette
-    out = np.empty((3, *t.shape), np.float32)
-    for c in range(3):  # per channel: numpy broadcasting over a trailing axis is slow
-        np.multiply(t, float(c2[c] - c1[c]), out=out[c])
-        out[c] += float(c1[c])
-    return out
-
-
-def _moved(obj: _Object, dx: float, dy: float, dz: float) -> _Object:
-    """The object shifted by (dx, dy) pixels and dz metres in depth (its image scaled by old depth / new depth)."""
-    z = obj.z + dz
-    scale = obj.z / z
-    cx, cy = obj.cx + dx, obj.cy + dy
-    return _Object((obj.points - (obj.cx, obj.cy)) * scale + (cx, cy), cx, cy, obj.radius * scale, z)
-
-
-def _radius(pts: np.ndarray) -> float:
-    """Largest distance of a centred polygon's vertices from its centre."""
-    return float(np.sqrt((pts * pts).sum(axis=1).max()))
-
-
-def _boxes_overlap(a: np.ndarray, b: np.ndarray, margin: float = 4.0) -> bool:
-    """Whether the bounding boxes of two polygons, the first grown by ``margin`` pixels, intersect."""
-    a_lo, a_hi = a.min(axis=0) - margin, a.max(axis=0) + margin
-    b_lo, b_hi = b.min(axis=0), b.max(axis=0)
-    return bool(np.all(a_lo < b_hi) and np.all(b_lo < a_hi))
-
-
-def _hsv(h: float, s: float, v: float) -> np.ndarray:
-    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), np.float32) * np.float32(255.0)
-
-
-def _palette(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Two colours for a texture: often related (same hue family), sometimes unrelated."""
-    hue, sat, val = rng.uniform(0.0, 1.0), rng.uniform(0.05, 0.9), rng.uniform(0.2, 0.95)
-    c1 = _hsv(hue, sat, val)
-    if rng.random() < 0.6:
-        c2 = _hsv(
-            hue + rng.uniform(-0.08, 0.08),
-            float(np.clip(sat + rng.uniform(-0.3, 0.3), 0.0, 1.0)),
-            float(np.clip(val + rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.5), 0.05, 1.0)),
-        )
-    else:
-        c2 = _hsv(rng.uniform(0.0, 1.0), rng.uniform(0.05, 0.9), rng.uniform(0.2, 0.95))
-    return c1, c2
-
-
-def _similar_palette(rng: np.random.Generator, palette: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The background's colours, slightly shifted: a hard but not invisible object."""
-    jitter = rng.normal(0.0, 12.0, (2, 3)).astype(np.float32)
-    return (
-        np.clip(palette[0] + jitter[0], 0.0, 255.0),
-        np.clip(palette[1] + jitter[1], 0.0, 255.0),
-    )
 
 
 @lru_cache(maxsize=8)

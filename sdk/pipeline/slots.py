@@ -3,14 +3,19 @@ state of one camera (its source, buffers and counters)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mutualsense.errors import SourceError
 from mutualsense.pipeline.stats import PipelineStats
 from mutualsense.sources.base import Source
 
-__all__ = ["CameraState", "LatestSlot"]
+__all__ = ["CameraState", "LatestSlot", "reconnect"]
+
+log = logging.getLogger(__name__)
 
 
 class LatestSlot:
@@ -74,3 +79,36 @@ class CameraState:
     inferred: LatestSlot = field(default_factory=LatestSlot)  # inference → the caller's thread
     live: bool = True
     reconnect: bool = False
+
+
+def reconnect(
+    cam: CameraState,
+    cause: SourceError,
+    attempts: int,
+    backoff_s: float,
+    stop: threading.Event,
+    count_attempt: Callable[[], None],
+) -> None:
+    """Restart a live camera with exponential back-off (doubling from ``backoff_s``, at most 8 s), counting
+    every attempt; return once it restarted or ``stop`` is set, raise when every attempt failed."""
+    for attempt in range(attempts):
+        delay = min(backoff_s * 2**attempt, 8.0)
+        log.warning(
+            "%s: %s Reconnecting in %.1f s (attempt %d of %d).", cam.name, cause.what, delay, attempt + 1, attempts
+        )
+        count_attempt()
+        try:
+            cam.source.stop()
+        except SourceError as exc:
+            log.debug("stopping %s: %s", cam.name, exc)
+        if stop.wait(delay):
+            return
+        try:
+            cam.source.start()
+            return
+        except SourceError as exc:
+            cause = exc
+    raise SourceError(
+        f"{cam.name} failed and {attempts} reconnection attempts did not bring it back: {cause.what}",
+        cause.remedy or "check the camera's cable and USB port.",
+    )

@@ -2,7 +2,7 @@
 
 ``with mutualsense.open(bundle, source="synthetic") as stream: for result in stream: ...``
 
-Counters are exact (design.md §8): every frameset the source delivered is either processed,
+Counters are exact (docs/design.md §8): every frameset the source delivered is either processed,
 dropped for RGB-depth skew, or dropped by back-pressure (replaced in the one-slot buffer by a newer
 one, or still waiting there when the stream is closed). Sources that are not live (a recording or
 generator replayed as fast as possible) are read on demand and lose nothing.
@@ -30,7 +30,7 @@ from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.postprocess import make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
 from mutualsense.pipeline.sinks import Sink, SinkGroup
-from mutualsense.pipeline.slots import CameraState
+from mutualsense.pipeline.slots import CameraState, reconnect
 from mutualsense.pipeline.stats import PipelineStats, advice, stream_stats
 from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
@@ -250,34 +250,12 @@ class Stream:
 
     def _reconnect(self, cam: CameraState, cause: SourceError) -> None:
         """Restart a live camera with exponential back-off; re-raise ``cause`` when every attempt failed."""
-        for attempt in range(self.reconnect_attempts):
-            delay = min(self.reconnect_backoff_s * 2**attempt, 8.0)
-            log.warning(
-                "%s: %s Reconnecting in %.1f s (attempt %d of %d).",
-                cam.name,
-                cause.what,
-                delay,
-                attempt + 1,
-                self.reconnect_attempts,
-            )
+
+        def count_attempt() -> None:
             with self._lock:
                 self._count(cam, "reconnects")
-            try:
-                cam.source.stop()
-            except SourceError as exc:
-                log.debug("stopping %s: %s", cam.name, exc)
-            if self._stop.wait(delay):
-                return
-            try:
-                cam.source.start()
-                return
-            except SourceError as exc:
-                cause = exc
-        raise SourceError(
-            f"{cam.name} failed and {self.reconnect_attempts} reconnection attempts did not bring it back: "
-            f"{cause.what}",
-            cause.remedy or "check the camera's cable and USB port.",
-        )
+
+        reconnect(cam, cause, self.reconnect_attempts, self.reconnect_backoff_s, self._stop, count_attempt)
 
     def _capture_frames(self, cam: CameraState) -> None:
         last = time.monotonic()

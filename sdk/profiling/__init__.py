@@ -17,7 +17,7 @@ What one measured result contributes (the raw samples are kept, column by column
   backend does not measure separately is *absent* (listed in ``absent_stages`` with the reason),
   not zero: ONNX Runtime copies inside ``session.run``, so its copies are inside ``inference``.
   A backend may add stages (see :data:`STAGE_ORDER`); unknown stage names are kept too.
-* **End-to-end latency** (ms), on one of two clocks (design.md §8), named in ``latency_clock``:
+* **End-to-end latency** (ms), on one of two clocks (docs/design.md §8), named in ``latency_clock``:
   ``sensor_to_result`` for live cameras whose timestamps are in the global time domain (host
   wall-clock ms): the result's wall-clock time minus the colour frame's sensor timestamp;
   ``source_delivery_to_result`` for recordings, synthetic sources and cameras on another clock:

@@ -35,7 +35,7 @@ from mutualsense.profiling.stages import (
 
 if TYPE_CHECKING:
     from mutualsense.bundle import Bundle
-    from mutualsense.pipeline import PipelineStats
+    from mutualsense.pipeline import PipelineStats, Stream
     from mutualsense.results import SaliencyResult
     from mutualsense.sources.base import Source
 
@@ -82,7 +82,7 @@ class ResultColumns:
 
 
 def _latency_clock(cols: ResultColumns, wall_offset: float) -> tuple[str, str, list[float], list[str]]:
-    """(clock, note, end-to-end latencies, notes) for the collected results (design.md §8)."""
+    """(clock, note, end-to-end latencies, notes) for the collected results (docs/design.md §8)."""
     domains = sorted(set(cols.domains))
     notes: list[str] = []
     result_time = np.asarray(cols.result_time)
@@ -114,6 +114,66 @@ def _latency_clock(cols: ResultColumns, wall_offset: float) -> tuple[str, str, l
         "the time before delivery (exposure, transfer, decoding) is not included."
     )
     return CLOCK_DELIVERY, note, [float(x) for x in e2e], notes
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the measuring loop saw besides the columns."""
+
+    seen: int
+    wall_offset: float
+    window_start: float
+    at_last_result: int
+    provider: str
+    backend_name: str
+
+
+def _measure(
+    stream: Stream, cols: ResultColumns, warmup: int, frames: int, progress: Callable[[int, int], None] | None
+) -> _Run:
+    """Discard ``warmup`` results, then record up to ``frames`` (the stream is open)."""
+    stats = stream.stats
+    seen = 0
+    wall_offset = wall_clock_offset()
+    window_start = time.monotonic()
+    cols.mark(stats)
+    for result in stream:
+        seen += 1
+        if seen <= warmup:
+            window_start = result.result_time
+            cols.mark(stats)
+            continue
+        done = cols.add(result, stats)
+        if progress is not None:
+            progress(done, frames)
+        if done >= frames:
+            break
+    return _Run(
+        seen,
+        wall_offset,
+        window_start,
+        stats.dropped_by_backpressure,
+        provider_name(stream.backend),
+        stream.backend.name,
+    )
+
+
+def _stage_series(cols: ResultColumns, notes: list[str]) -> tuple[dict[str, list[float]], list[float]]:
+    """The stages the pipeline reported (wait, align, ..., postprocess) per result, plus ``unaccounted``
+    where they do not add up to the total; and the totals."""
+    reported = [k for k in cols.latency[0] if k != "total"]
+    for lat in cols.latency[1:]:
+        reported += [k for k in lat if k != "total" and k not in reported]
+    series: dict[str, list[float]] = {k: [lat.get(k, 0.0) for lat in cols.latency] for k in reported}
+    total = [lat["total"] for lat in cols.latency]
+    residual = np.asarray(total) - np.sum([np.asarray(v) for v in series.values()], axis=0)
+    if np.max(np.abs(residual)) > RESIDUAL_TOLERANCE_MS:
+        series["unaccounted"] = [float(x) for x in residual]
+        notes.append(
+            f"the pipeline's stages do not add up to its total (up to {np.max(np.abs(residual)):.2f} ms apart): "
+            "the difference is the stage 'unaccounted'."
+        )
+    return series, total
 
 
 def profile_pipeline(
@@ -152,72 +212,35 @@ def profile_pipeline(
 
     check_counts(frames, warmup, "--frames")
     b = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
-    stream = Stream(
-        b,
-        source,
-        backend=backend,
-        providers=providers,
-        threads=threads,
-        max_skew_ms=max_skew_ms,
-        skew_policy=skew_policy,
-        build_engine=build_engine,
-    )
+    options = {"providers": providers, "threads": threads, "max_skew_ms": max_skew_ms, "skew_policy": skew_policy}
+    stream = Stream(b, source, backend=backend, build_engine=build_engine, **options)  # type: ignore[arg-type]
     cols = ResultColumns()
     stats = stream.stats
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    seen = 0
     with stream:
-        wall_offset = wall_clock_offset()
-        window_start = time.monotonic()
-        cols.mark(stats)
-        for result in stream:
-            seen += 1
-            if seen <= warmup:
-                window_start = result.result_time
-                cols.mark(stats)
-                continue
-            done = cols.add(result, stats)
-            if progress is not None:
-                progress(done, frames)
-            if done >= frames:
-                break
-        provider = provider_name(stream.backend)
-        backend_name = stream.backend.name
-        at_last_result = stats.dropped_by_backpressure
+        run = _measure(stream, cols, warmup, frames, progress)
     counters = stats.as_dict()
     n = len(cols.frame)
     if n == 0:
         raise MutualSenseError(
-            f"source {stream.source.name} ended after {seen} results, before the warm-up of {warmup} was over.",
+            f"source {stream.source.name} ended after {run.seen} results, before the warm-up of {warmup} was over.",
             "lower --warmup, or loop the recording (PATH?loop=1).",
         )
     notes: list[str] = []
     if n < frames:
         notes.append(f"the source ended after {n} measured results ({frames} were asked for).")
-    if counters["dropped_by_backpressure"] > at_last_result:
-        k = counters["dropped_by_backpressure"] - at_last_result
+    if counters["dropped_by_backpressure"] > run.at_last_result:
+        k = counters["dropped_by_backpressure"] - run.at_last_result
         notes.append(
             f"{k} frameset(s) were still in the pipeline when profiling stopped; the run's counters count them "
             "as back-pressure drops, the measured drops do not."
         )
-    # stages: what the pipeline reports (wait, align, preprocess, queue, inference, postprocess, ...)
-    reported = [k for k in cols.latency[0] if k != "total"]
-    for lat in cols.latency[1:]:
-        reported += [k for k in lat if k != "total" and k not in reported]
-    series: dict[str, list[float]] = {k: [lat.get(k, 0.0) for lat in cols.latency] for k in reported}
-    absent = absent_copy_stages(backend_name, reported)
-    total = [lat["total"] for lat in cols.latency]
-    residual = np.asarray(total) - np.sum([np.asarray(v) for v in series.values()], axis=0)
-    if np.max(np.abs(residual)) > RESIDUAL_TOLERANCE_MS:
-        series["unaccounted"] = [float(x) for x in residual]
-        notes.append(
-            f"the pipeline's stages do not add up to its total (up to {np.max(np.abs(residual)):.2f} ms apart): "
-            "the difference is the stage 'unaccounted'."
-        )
-    latency_clock, clock_note, e2e, clock_notes = _latency_clock(cols, wall_offset)
+    series, total = _stage_series(cols, notes)
+    absent = absent_copy_stages(run.backend_name, series)
+    latency_clock, clock_note, e2e, clock_notes = _latency_clock(cols, run.wall_offset)
     notes += clock_notes
     order = ordered_stages(series)
-    t0 = window_start
+    t0 = run.window_start
     samples = Samples(
         frame_number=tuple(cols.frame),
         result_time_s=tuple(t - t0 for t in cols.result_time),
@@ -235,8 +258,8 @@ def profile_pipeline(
         created=created,
         machine=machine_info(),
         versions=software_versions(),
-        backend=backend_name,
-        provider=provider,
+        backend=run.backend_name,
+        provider=run.provider,
         threads=threads,
         bundle=bundle_info(b),
         source={

@@ -2,7 +2,7 @@
 conversion, and turning single frames into paired framesets.
 
 librealsense's syncer repeats frames (each 15 fps colour frame comes out twice next to 30 fps depth,
-design §5) and may pair a colour frame with a depth frame that is not the nearest. So each frame of
+docs/design.md §5) and may pair a colour frame with a depth frame that is not the nearest. So each frame of
 each stream is taken once (repeats recognised by frame number and timestamp), copied out of the
 librealsense frame pool, handed to the frame listeners, and paired by
 :class:`~mutualsense.sources.NearestPairer`.

@@ -1,4 +1,4 @@
-"""The source protocol (design §8).
+"""The source protocol (docs/design.md §8).
 
 A :class:`Source` is a context manager whose ``read(timeout_ms)`` returns a :class:`FrameSet`, None on
 timeout, and raises :class:`SourceEnded` at the end of the stream (jetson-utils' ``Capture``

@@ -2,7 +2,7 @@
 
 librealsense's syncer emits a frameset whenever either stream delivers a frame, so with colour at
 15 fps and depth at 30 fps every colour frame comes out twice, once with each of two depth frames
-(design §5). :class:`NearestPairer` replaces that policy with a simple one: every colour frame is
+(docs/design.md §5). :class:`NearestPairer` replaces that policy with a simple one: every colour frame is
 used exactly once, with the depth frame whose timestamp is nearest to it (a tie goes to the older
 depth frame). A depth frame may serve several colour frames when colour runs faster than depth.
 

@@ -1,6 +1,6 @@
 """Live Intel RealSense cameras through pyrealsense2 (imported only when a camera is used).
 
-``pipeline.start()`` blocks about 15 s when no camera matches the request (design §5), so
+``pipeline.start()`` blocks about 15 s when no camera matches the request (docs/design.md §5), so
 :meth:`RealSenseCamera.start` first asks the context for devices and ``config.can_resolve`` for the
 streams, and fails within a fraction of a second with a message saying which camera or mode is
 missing and what is available.

@@ -10,7 +10,7 @@ librealsense's own tools replay.
   (all depth frames, not just the paired ones); others frameset by frameset.
 
 The file is written under a temporary name next to ``out`` and renamed when complete, so a failure
-or Ctrl-C leaves no half-written recording. pyrealsense2 2.58+ writes only ``.db3`` (design §5).
+or Ctrl-C leaves no half-written recording. pyrealsense2 2.58+ writes only ``.db3`` (docs/design.md §5).
 
 The recorder stamps each message with the wall-clock time of its arrival, and real-time replay
 follows those stamps: record a fast source with ``real_time=True`` if it must later replay at its

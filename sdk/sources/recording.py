@@ -2,7 +2,7 @@
 
 The file is opened as a playback device (``context.load_device``) and its colour and depth sensors
 are started with callbacks, without a pipeline: the pipeline's syncer repeats colour frames when
-the streams' rates differ and may drop a frame at either end (design §5), while the sensors deliver
+the streams' rates differ and may drop a frame at either end (docs/design.md §5), while the sensors deliver
 every recorded frame exactly once. Two details make that hold from the first frame to the last:
 
 * the playback reads the file as soon as the first sensor starts and drops the frames of sensors

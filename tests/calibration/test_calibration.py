@@ -19,11 +19,20 @@ from mutualsense.calibration import (  # noqa: E402
     rebuild_calibration_set,
     verify_calibration_set,
 )
-from mutualsense.calibration.set import _arrays_sha256  # noqa: E402
+from mutualsense.calibration.set import arrays_sha256  # noqa: E402
 from mutualsense.errors import DataError, MutualSenseError  # noqa: E402
 from mutualsense.export import DEMO_WEIGHTS  # noqa: E402
-from mutualsense.export.bundle_export import export_bundle  # noqa: E402
+from mutualsense.export.precisions import ExportOptions, Int8Options  # noqa: E402
 from mutualsense.preprocess import InputSpec  # noqa: E402
+
+
+def int8_export(checkpoint: Path, out: Path, input_size=None, eval_count: int = 200, **int8: object):  # noqa: ANN201
+    """INT8 export through the precision table's entry (mutualsense.calibration.export_int8)."""
+    from mutualsense.calibration.export_int8 import export_int8
+
+    options = ExportOptions("int8", input_size=input_size, eval_count=eval_count, int8=Int8Options(**int8))  # type: ignore[arg-type]
+    return export_int8(checkpoint, out, options)
+
 
 SPEC = InputSpec(height=96, width=96)
 
@@ -58,7 +67,7 @@ def blank_calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     c = build_calibration_set("synthetic", 8, SPEC, seed=0)
     c.rgb[:] = 0
     c.depth[:] = 0
-    c.manifest["arrays_sha256"] = _arrays_sha256(c.rgb, c.depth)
+    c.manifest["arrays_sha256"] = arrays_sha256(c.rgb, c.depth)
     return c.save(tmp_path_factory.mktemp("calib") / "blank.npz")
 
 
@@ -179,10 +188,9 @@ def test_quantised_model_keeps_the_cda_node_in_float_and_ranks_layers(
 def test_gate_passes_a_good_calibration_and_records_it(
     good_calib: Path, checkpoint: Path, tmp_path: Path, quantizer: str
 ) -> None:
-    b = export_bundle(
+    b = int8_export(
         checkpoint,
         tmp_path / "i8",
-        precision="int8",
         input_size=(96, 96),
         calib=good_calib,
         eval_count=16,
@@ -229,10 +237,9 @@ def test_gate_refuses_a_blank_calibration_and_writes_nothing(
 ) -> None:
     out = tmp_path / "bad"
     with pytest.raises(AccuracyGateError) as info:
-        export_bundle(
+        int8_export(
             checkpoint,
             out,
-            precision="int8",
             input_size=(96, 96),
             calib=blank_calib,
             eval_count=16,
@@ -245,9 +252,7 @@ def test_gate_refuses_a_blank_calibration_and_writes_nothing(
     assert not out.exists() and list(tmp_path.iterdir()) == []
     if quantizer == "modelopt":
         return  # writing with --force is the same code for both quantisers
-    forced = export_bundle(
-        checkpoint, out, precision="int8", input_size=(96, 96), calib=blank_calib, eval_count=16, force=True
-    )
+    forced = int8_export(checkpoint, out, input_size=(96, 96), calib=blank_calib, eval_count=16, force=True)
     gate = forced.manifest["accuracy"]["int8"]["gate"]
     assert gate["passed"] is False and gate["forced"] is True
     assert forced.manifest["accuracy"]["int8"]["s_measure_drop_vs_fp32"] > 0.01
@@ -255,18 +260,17 @@ def test_gate_refuses_a_blank_calibration_and_writes_nothing(
 
 def test_int8_export_refusals_happen_before_any_work(checkpoint: Path, good_calib: Path, tmp_path: Path) -> None:
     with pytest.raises(MutualSenseError, match="needs a calibration set"):
-        export_bundle(checkpoint, tmp_path / "a", precision="int8")
+        int8_export(checkpoint, tmp_path / "a")
     with pytest.raises(MutualSenseError, match="unknown calibration method"):
-        export_bundle(checkpoint, tmp_path / "b", precision="int8", calib=good_calib, calib_method="kl")
+        int8_export(checkpoint, tmp_path / "b", calib=good_calib, calib_method="kl")
     with pytest.raises(MutualSenseError, match="input spec"):  # made for 96×96, exported at 128×128
-        export_bundle(checkpoint, tmp_path / "c", precision="int8", calib=good_calib, input_size=(128, 128))
+        int8_export(checkpoint, tmp_path / "c", calib=good_calib, input_size=(128, 128))
     with pytest.raises(MutualSenseError, match="unknown quantizer"):
-        export_bundle(checkpoint, tmp_path / "d", precision="int8", calib=good_calib, quantizer="tensorrt")
+        int8_export(checkpoint, tmp_path / "d", calib=good_calib, quantizer="tensorrt")
     with pytest.raises(MutualSenseError, match="nvidia-modelopt calibrates int8 with minmax or entropy"):
-        export_bundle(
+        int8_export(
             checkpoint,
             tmp_path / "e",
-            precision="int8",
             calib=good_calib,
             quantizer="modelopt",
             calib_method="percentile",

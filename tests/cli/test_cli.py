@@ -84,3 +84,26 @@ def test_import_mutualsense_does_not_import_the_toolchain() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_an_int8_option_on_another_precision_is_refused_by_its_typed_name(tmp_path) -> None:
+    from mutualsense.export import DEMO_WEIGHTS
+
+    out = tmp_path / "b"
+    r = cli(
+        "export", str(DEMO_WEIGHTS), "--out", str(out), "--precision", "fp16", "--calib", "c.npz", "--max-drop", "0"
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    text = " ".join(r.stderr.split())
+    assert "--calib, --max-drop do not apply to precision fp16 (only to int8)" in text
+    assert "or export with precision int8" in text
+    assert not out.exists()
+
+
+def test_a_bundle_is_evaluated_without_torch(tiny_bundle) -> None:
+    r = cli("evaluate", str(tiny_bundle.path), "--count", "4", "--json", block=("torch",))
+    assert r.returncode == 0, r.stderr
+    import json
+
+    scores = json.loads(r.stdout)
+    assert scores["count"] == 4 and 0.0 <= scores["s_measure"] <= 1.0

@@ -77,8 +77,9 @@ def test_fp16_bundle_records_its_accuracy_drop(checkpoint: Path, tmp_path: Path)
 
 
 def test_refusals_happen_before_any_work(checkpoint: Path, tmp_path: Path) -> None:
-    with pytest.raises(MutualSenseError, match="INT8 export needs a calibration set"):
+    with pytest.raises(MutualSenseError, match="INT8 export needs a calibration set") as info:
         export_bundle(checkpoint, tmp_path / "i8", precision="int8")
+    assert "mutualsense.calibration.export_int8" in (info.value.remedy or "")
     with pytest.raises(MutualSenseError, match="unknown precision 'fp8'"):
         export_bundle(checkpoint, tmp_path / "x", precision="fp8")
     if tensorrt_version() is None:

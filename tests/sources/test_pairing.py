@@ -30,7 +30,7 @@ def test_equal_rates_pair_one_to_one_and_decide_when_the_partner_arrives() -> No
 
 
 def test_colour_15_depth_30_uses_each_colour_frame_once_with_its_nearest_depth() -> None:
-    # The pipeline's syncer would emit each colour frame twice here (design §5).
+    # The pipeline's syncer would emit each colour frame twice here (docs/design.md §5).
     p: NearestPairer[int, int] = NearestPairer()
     for j in range(12):
         p.push_depth(j * 1000 / 30, j)

@@ -1,4 +1,4 @@
-"""Source specs (design §8): valid forms, and errors that name the spec, the forms and a likely fix."""
+"""Source specs (docs/design.md §8): valid forms, and errors that name the spec, the forms and a likely fix."""
 
 from __future__ import annotations
 
