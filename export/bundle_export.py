@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 
 from mutualsense import __version__
-from mutualsense.bundle import Bundle, finalize_manifest, sha256_file, write_bundle
+from mutualsense.bundle import Bundle, finalize_manifest, refuse_replacing, sha256_file, write_bundle
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
 from mutualsense.export.engine import build_engine, require_tensorrt
@@ -122,6 +122,7 @@ def export_bundle(
         require_tensorrt(tensorrt_version(), gpu_info())  # fail before any work
     if Path(out).exists() and not overwrite:
         raise MutualSenseError(f"{out} already exists.", "choose another --out, or pass --overwrite to replace it.")
+    refuse_replacing(out)  # before any work: --overwrite replaces only a bundle or an empty folder
     t0 = time.perf_counter()
     step("load checkpoint")
     loaded = load_checkpoint(checkpoint)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.cli._common import require_export
 
 
@@ -19,9 +19,11 @@ from mutualsense.cli._common import require_export
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `mutualsense train` (.pt).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to create.")],
-    precision: Annotated[str, typer.Option(help="fp16 (Jetson default), fp32 (CPU) or int8.")] = "fp16",
+    precision: Annotated[
+        Literal["fp16", "fp32", "int8"], typer.Option(help="fp16 (Jetson default), fp32 (CPU) or int8.")
+    ] = "fp16",
     engine: Annotated[
-        bool, typer.Option(help="Also build the TensorRT engine (on the target: needs TensorRT).")
+        bool, typer.Option("--engine", help="Also build the TensorRT engine (on the target: needs TensorRT).")
     ] = False,
     plugin: Annotated[Path | None, typer.Option(help="CDA plugin library for --engine.")] = None,
     input_size: Annotated[
@@ -30,18 +32,29 @@ def export(
     batch: Annotated[int, typer.Option(min=1, help="Fixed batch size (one slot per camera).")] = 1,
     calib: Annotated[Path | None, typer.Option(help="INT8 calibration set (`mutualsense calibrate`).")] = None,
     eval_count: Annotated[int, typer.Option(min=0, help="Held-out generated scenes for the accuracy figures.")] = 200,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --out if it is a bundle (or an empty folder).")
+    ] = False,
     eval_data: Annotated[
         str, typer.Option(help="INT8 held-out data: synthetic, a dataset folder or a .db3/.bag recording.")
     ] = "synthetic",
-    max_drop: Annotated[float, typer.Option(min=0.0, help="INT8 gate: largest S-measure drop vs FP32.")] = 0.01,
-    force: Annotated[bool, typer.Option(help="Write an INT8 bundle that fails the gate (failure recorded).")] = False,
-    auto_fp16: Annotated[
-        bool, typer.Option(help="INT8: keep the most sensitive layers in higher precision until the gate passes.")
+    max_drop: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="INT8 gate: largest S-measure drop vs FP32.")
+    ] = 0.01,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write an INT8 bundle that fails the gate (failure recorded).")
     ] = False,
-    calib_method: Annotated[str, typer.Option(help="INT8 calibration: minmax, entropy or percentile.")] = "minmax",
+    auto_fp16: Annotated[
+        bool,
+        typer.Option(
+            "--auto-fp16", help="INT8: keep the most sensitive layers in higher precision until the gate passes."
+        ),
+    ] = False,
+    calib_method: Annotated[
+        Literal["minmax", "entropy", "percentile"], typer.Option(help="INT8 activation calibration.")
+    ] = "minmax",
     quantizer: Annotated[
-        str,
+        Literal["auto", "modelopt", "onnxruntime"],
         typer.Option(
             help="INT8 quantiser: auto (nvidia-modelopt in its own venv, made on first use; ONNX Runtime's where "
             "modelopt cannot run), modelopt or onnxruntime."
@@ -58,6 +71,14 @@ def export(
       [bold]mutualsense export tiny.pt --out tiny-fp16 --engine --plugin libmutualsense_cda.so[/]   (on a Jetson)
       [bold]mutualsense export tiny.pt --out tiny-int8 --precision int8 --calib calib.npz --auto-fp16[/]   (gated INT8)
     """
+    params.readable_file(checkpoint, "CHECKPOINT", "checkpoint")
+    for option, path in (("--plugin", plugin), ("--calib", calib)):
+        if path is not None:
+            params.readable_file(path, option)
+    params.check_input_size(input_size)
+    params.data_folder(eval_data, "--eval-data")
+    inputs = (("CHECKPOINT", checkpoint), ("--calib", calib), ("--plugin", plugin))
+    params.bundle_output(out, "--out", overwrite=overwrite, inputs=inputs)
     mod = require_export("mutualsense.export.bundle_export")
     console = Console()
     t0 = time.perf_counter()

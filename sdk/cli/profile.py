@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -145,19 +145,30 @@ def profile(
             "source instead of random ones."
         ),
     ] = None,
-    frames: Annotated[int, typer.Option(help="Results (or --backend-only iterations) to measure.")] = 300,
-    warmup: Annotated[int, typer.Option(help="Results (or iterations) to discard first.")] = 10,
-    backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
-    out: Annotated[Path | None, typer.Option(help="Write profile.json and the plots (*.png) here.")] = None,
+    frames: Annotated[int, typer.Option(min=1, help="Results (or --backend-only iterations) to measure.")] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="Results (or iterations) to discard first.")] = 10,
+    backend: Annotated[
+        Literal["ort", "tensorrt"], typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")
+    ] = "ort",
+    out: Annotated[Path | None, typer.Option(help="Folder for profile.json and the plots (*.png).")] = None,
     backend_only: Annotated[
         bool, typer.Option("--backend-only", help="Time bare inference calls only (like trtexec): no source.")
     ] = False,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime intra-op threads (default: all cores).")] = None,
-    max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
-    skew_policy: Annotated[str, typer.Option(help="drop or flag framesets over --max-skew-ms.")] = "drop",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads (default: all cores).")
+    ] = None,
+    max_skew_ms: Annotated[
+        float | None, typer.Option(min=0.0, help="RGB-depth timestamp skew limit in ms (default: no limit).")
+    ] = None,
+    skew_policy: Annotated[
+        Literal["drop", "flag"], typer.Option(help="What to do with framesets over --max-skew-ms.")
+    ] = "drop",
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write plots into --out (needs matplotlib).")
     ] = True,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace profile.json and the plots already in --out.")
+    ] = False,
 ) -> None:
     """Measure where the latency goes: every stage, end to end, jitter, throughput, drops and skew.
 
@@ -177,13 +188,18 @@ def profile(
     from mutualsense.errors import MutualSenseError
     from mutualsense.profiling import profile_backend, profile_pipeline
 
-    if skew_policy not in ("drop", "flag"):
-        raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use --skew-policy drop or flag.")
+    params.bundle_folder(bundle)
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MutualSenseError(f"cannot create {out} ({exc.strerror}).", "choose a writable --out folder.") from exc
+        inputs = [("--bundle", bundle), ("--source", params.recording_path(source or "camera"))]
+        params.output_folder(out, "--out", inputs)
+        from mutualsense.profile_plots import PLOTS
+
+        written = [out / "profile.json", *((out / name for name in PLOTS) if plots else ())]
+        if not overwrite and (existing := [p.name for p in written if p.exists()]):
+            raise MutualSenseError(
+                f"--out {out} already holds {', '.join(existing)} from an earlier profile.",
+                "choose another --out, or pass --overwrite to replace them.",
+            )
         if plots:
             from mutualsense.profile_plots import require_matplotlib
 
@@ -226,6 +242,7 @@ def profile(
             )
     console.print(report_renderable(report))
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         written = [report.save(out / "profile.json")]
         if plots:
             from mutualsense.profile_plots import write_plots
@@ -249,6 +266,8 @@ def profile_diff(
     """
     from mutualsense.profiling import ProfileReport, diff_reports
 
+    params.json_file(a, "A", "profile.json")
+    params.json_file(b, "B", "profile.json")
     diff = diff_reports(ProfileReport.load(a), ProfileReport.load(b))
     Console().print(diff_table(diff, str(a), str(b)))
 

@@ -6,14 +6,14 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.live import Live
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -61,17 +61,31 @@ def stream(
         list[str],
         typer.Option(help="Where frames come from (see below); repeat it for several cameras on one backend."),
     ] = ["camera"],  # noqa: B006 - typer reads the default, nothing mutates it
-    backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
-    max_frames: Annotated[int | None, typer.Option(help="Stop after this many results.")] = None,
-    max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
-    skew_policy: Annotated[str, typer.Option(help="drop or flag framesets over --max-skew-ms.")] = "drop",
-    save_overlay: Annotated[Path | None, typer.Option(help="Write colour | depth | saliency pictures here.")] = None,
+    backend: Annotated[
+        Literal["ort", "tensorrt"], typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")
+    ] = "ort",
+    max_frames: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many results (default: until the source ends).")
+    ] = None,
+    max_skew_ms: Annotated[
+        float | None, typer.Option(min=0.0, help="RGB-depth timestamp skew limit in ms (default: no limit).")
+    ] = None,
+    skew_policy: Annotated[
+        Literal["drop", "flag"], typer.Option(help="What to do with framesets over --max-skew-ms.")
+    ] = "drop",
+    save_overlay: Annotated[
+        Path | None, typer.Option(help="Folder for colour | depth | saliency pictures, one per result.")
+    ] = None,
     view: Annotated[
-        str, typer.Option(help="none (status line only) or web (a live page in the browser, see --port).")
+        Literal["none", "web"],
+        typer.Option(help="none (status line only) or web (a live page in the browser, see --port)."),
     ] = "none",
-    port: Annotated[int, typer.Option(help="Port of --view web on 127.0.0.1 (0 = any free port).")] = 8765,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of --view web on 127.0.0.1 (0 = any free port).")
+    ] = 8765,
     publish: Annotated[
-        str, typer.Option(help="none, or zenoh: publish every result on mutualsense/<camera>/{saliency,objects,stats}.")
+        Literal["none", "zenoh"],
+        typer.Option(help="none, or zenoh: publish every result on mutualsense/<camera>/{saliency,objects,stats}."),
     ] = "none",
     zenoh_config: Annotated[
         Path | None, typer.Option(help="Zenoh JSON5 configuration (endpoints, scouting); default: zenoh's defaults.")
@@ -80,7 +94,9 @@ def stream(
         str | None, typer.Option(help="Camera name in the key expressions (default: from --source).")
     ] = None,
     publish_size: Annotated[str, typer.Option(help="Published saliency PNG size, WxH or full.")] = "160x120",
-    publish_mode: Annotated[str, typer.Option(help="map (8-bit saliency) or mask (1-bit, > threshold).")] = "map",
+    publish_mode: Annotated[
+        Literal["map", "mask"], typer.Option(help="map (8-bit saliency) or mask (1-bit, > threshold).")
+    ] = "map",
 ) -> None:
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
 
@@ -100,44 +116,37 @@ def stream(
     from mutualsense.pipeline import Stream
     from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
 
-    if view not in ("none", "web"):
-        raise MutualSenseError(f"unknown view {view!r}.", "use --view none or --view web.")
-    if not 0 <= port <= 65535:
-        raise MutualSenseError(f"invalid --port {port}.", "pass a port in 1-65535, or 0 for any free port.")
+    params.bundle_folder(bundle)
+    if zenoh_config is not None:
+        if publish != "zenoh":
+            raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
+        params.readable_file(zenoh_config, "--zenoh-config", "Zenoh configuration file")
+    if camera_name is not None and len(source) > 1:
+        raise MutualSenseError("--camera-name names one camera, but several --source were given.", "drop it.")
+    if publish == "zenoh":
+        params.check_resolution(publish_size, "--publish-size")
     if save_overlay is not None:
-        try:
-            save_overlay.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MutualSenseError(
-                f"cannot create {save_overlay} ({exc.strerror}).", "choose a writable folder."
-            ) from exc
+        recordings = [("--source", params.recording_path(s)) for s in source]
+        params.output_folder(save_overlay, "--save-overlay", [("--bundle", bundle), *recordings])
     console = Console()
     # a fixed window, so a stream that runs for days keeps flat memory
     latencies: deque[float] = deque(maxlen=300)
     skews: deque[float] = deque(maxlen=300)
-    if camera_name is not None and len(source) > 1:
-        raise MutualSenseError("--camera-name names one camera, but several --source were given.", "drop it.")
-    st = Stream(bundle, sources=source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)  # type: ignore[arg-type]
+    st = Stream(bundle, sources=source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)
     viewer: WebViewer | None = None
     publishers: dict[str, ZenohPublisher] = {}
-    if publish not in ("none", "zenoh"):
-        raise MutualSenseError(f"unknown --publish {publish!r}.", "use --publish none or --publish zenoh.")
     if publish == "zenoh":
         from mutualsense.publish import ZenohPublisher, camera_name_from_source, parse_resolution
 
-        if publish_mode not in ("map", "mask"):
-            raise MutualSenseError(f"unknown --publish-mode {publish_mode!r}.", "use map or mask.")
         for spec, cam in zip(source, st.cameras, strict=True):
             publisher = ZenohPublisher(
                 camera_name or camera_name_from_source(spec),
                 config=zenoh_config,
                 resolution=parse_resolution(publish_size),
-                mode=publish_mode,  # type: ignore[arg-type]
+                mode=publish_mode,
             ).open()
             publishers[cam.name] = publisher
             console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
-    elif zenoh_config is not None:
-        raise MutualSenseError("--zenoh-config is given without --publish zenoh.", "add --publish zenoh.")
     if view == "web":
         from mutualsense.viewer import WebViewer
 
@@ -154,6 +163,7 @@ def stream(
                     panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
                     prefix = f"{result.source}_" if len(st.cameras) > 1 else ""
                     out = save_overlay / f"{prefix}frame_{result.color_frame_number:06d}.png"
+                    save_overlay.mkdir(parents=True, exist_ok=True)  # at the first result: a failed start writes none
                     cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
                 stats = stream_stats(st.stats, latencies, skews, started)
                 live.update(format_status(stats))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.cli._common import require_export
 
 DATA_HELP = "'synthetic' (generated RGB-D scenes) or an RGB-D SOD dataset folder with RGB/, depth/, GT/."
@@ -21,23 +21,33 @@ DATA_HELP = "'synthetic' (generated RGB-D scenes) or an RGB-D SOD dataset folder
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (rewritten after every epoch).")],
-    config: Annotated[str, typer.Option(help="Model config: 'tiny' (CPU demo) or 'paper' (ResNet-50).")] = "tiny",
+    config: Annotated[
+        Literal["tiny", "paper"], typer.Option(help="Model config: tiny (CPU demo) or paper (ResNet-50).")
+    ] = "tiny",
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "synthetic",
     epochs: Annotated[int, typer.Option(min=1, help="Epochs to train.")] = 10,
     steps_per_epoch: Annotated[int, typer.Option(min=1, help="Optimizer steps per epoch.")] = 100,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step.")] = 16,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up then cosine).")] = 2e-3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate, > 0 (AdamW, warm-up then cosine).")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights, data and augmentation.")] = 0,
     input_size: Annotated[
         tuple[int, int] | None, typer.Option(help="Input height and width (multiples of 32); default from config.")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch (default: all cores).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue from this checkpoint (same --out is fine).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
 ) -> None:
     """Train a MutualSense model on generated scenes or a dataset folder.
 
     Example: [bold]mutualsense train --config tiny --data synthetic --epochs 10 --out tiny.pt[/]
     """
+    params.greater_than(lr, 0, "--lr", "2e-3")
+    params.check_input_size(input_size)
+    params.data_folder(data)
+    if resume is not None:
+        params.readable_file(resume, "--resume", "checkpoint")
+    continuing = resume is not None and out.exists() and resume.exists() and out.samefile(resume)
+    params.output_file(out, "--out", overwrite=overwrite or continuing, example="model.pt")
     mod = require_export("mutualsense.export.train")
     opts = mod.TrainOptions(
         config=config,
@@ -100,12 +110,14 @@ def evaluate(
     model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or a bundle folder (run with ONNX Runtime).")],
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "synthetic",
     count: Annotated[
-        int | None, typer.Option(help="Number of samples (default: 500 generated, or the whole folder).")
+        int | None, typer.Option(min=1, help="Number of samples (default: 500 generated, or the whole folder).")
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of the generated held-out set (default: the standard one).")
     ] = None,
-    subset: Annotated[str, typer.Option(help="all | camouflaged | normal (generated scenes only).")] = "all",
+    subset: Annotated[
+        Literal["all", "camouflaged", "normal"], typer.Option(help="Which generated scenes to score.")
+    ] = "all",
     blank_depth: Annotated[bool, typer.Option(help="Feed invalid depth everywhere (the RGB-only ablation).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
@@ -113,11 +125,11 @@ def evaluate(
 
     Example: [bold]mutualsense evaluate tiny.pt --data synthetic --count 500[/]
     """
-    from mutualsense.errors import DataError
     from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
 
-    if subset not in ("all", "camouflaged", "normal"):
-        raise DataError(f"unknown subset {subset!r}.", "use all, camouflaged or normal.")
+    if not model.is_dir():
+        params.readable_file(model, "MODEL", "checkpoint (.pt) or bundle folder")
+    params.data_folder(data)
     n = count if count is not None else (500 if data == "synthetic" else None)
     with contextlib.ExitStack() as stack:
         if model.is_dir():

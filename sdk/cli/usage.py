@@ -58,7 +58,13 @@ def _bad_value(exc: Exception, param: Any) -> UsageMistake:
     errors = cause.errors() if cause is not None and hasattr(cause, "errors") else []
     typed = errors[0].get("input") if errors else None
     shown = f" {typed!r}" if isinstance(typed, str | int | float) else ""
-    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    choices = getattr(descriptor, "choices", None)
+    if choices:
+        names = [str(getattr(c, "value", c)) for c in choices]
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+        return UsageMistake(f"{name} takes {listed}; got{shown or ' something else'}.", f"give {name} {listed}.")
     lo, hi = getattr(param, "min", None), getattr(param, "max", None)
     number = "a whole number" if annotation is int else "a number"
     if lo is not None and hi is not None:
