@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mutualsense import __version__
 from mutualsense.errors import CheckpointError, DataError
 from mutualsense.export.data import training_batches
-from mutualsense.export.model import MutualSenseNet, get_config, load_checkpoint, save_checkpoint
+from mutualsense.export.model import MutualSenseNet, get_config, load_checkpoint, load_weights_only, save_checkpoint
 
 __all__ = ["TrainOptions", "TrainProgress", "structure_loss", "train"]
 
@@ -88,6 +88,8 @@ def train(opts: TrainOptions, out: Path, on_step: Callable[[TrainProgress], None
             f"(got {opts.epochs}, {opts.steps_per_epoch}, {opts.batch_size}).",
             "pass positive values.",
         )
+    if not (math.isfinite(opts.lr) and opts.lr > 0):
+        raise DataError(f"the learning rate must be a number > 0, got {opts.lr}.", "pass e.g. --lr 2e-3.")
     if opts.data != "synthetic" and not Path(opts.data).is_dir():
         raise DataError(
             f"training data {opts.data!r} is neither 'synthetic' nor a folder.",
@@ -106,7 +108,7 @@ def train(opts: TrainOptions, out: Path, on_step: Callable[[TrainProgress], None
         history = list(loaded.training.get("history", []))
         sidecar = optimizer_path(opts.resume)
         if sidecar.exists():
-            optimizer_state = torch.load(sidecar, map_location="cpu", weights_only=True)
+            optimizer_state = load_weights_only(sidecar, "optimizer state")
         if start_epoch >= opts.epochs:
             raise CheckpointError(
                 f"{opts.resume} already finished {start_epoch} of {opts.epochs} epochs.",
