@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 import typer
 from rich.console import Console
-from rich.live import Live
 
 from mutualsense.cli import app, params
+from mutualsense.cli.status import StatusLine, print_json, summary_dict, summary_lines
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -97,8 +97,14 @@ def stream(
     publish_mode: Annotated[
         Literal["map", "mask"], typer.Option(help="map (8-bit saliency) or mask (1-bit, > threshold).")
     ] = "map",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the final summary as one JSON object on stdout (for machines).")
+    ] = False,
 ) -> None:
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
+
+    Off a terminal (a log, systemd) a plain status line is printed every 5 seconds instead; the summary
+    at the end has lines of its own, or is one JSON object with --json.
 
     Capture runs in its own thread and never waits for inference: when the model is slower than
     the camera, the newest frameset wins and the others are counted as dropped.
@@ -128,7 +134,7 @@ def stream(
     if save_overlay is not None:
         recordings = [("--source", params.recording_path(s)) for s in source]
         params.output_folder(save_overlay, "--save-overlay", [("--bundle", bundle), *recordings])
-    console = Console()
+    console = Console(stderr=as_json)  # with --json, stdout holds only the JSON summary
     # a fixed window, so a stream that runs for days keeps flat memory
     latencies: deque[float] = deque(maxlen=300)
     skews: deque[float] = deque(maxlen=300)
@@ -154,7 +160,7 @@ def stream(
         console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")
     try:
         started = time.monotonic()
-        with st, Live(console=console, refresh_per_second=4, transient=False) as live:
+        with st, StatusLine(console) as live:
             for n, result in enumerate(st, start=1):
                 latencies.append(result.latency_ms["total"])
                 skews.append(result.skew_ms)
@@ -178,13 +184,13 @@ def stream(
             viewer.stop()
         for publisher in publishers.values():
             publisher.close()
-    console.print(format_status(stream_stats(st.stats, latencies, skews, started)))
-    console.print(f"counters: {st.stats.as_dict()}")
-    if len(st.cameras) > 1:
-        for name, cam_stats in st.camera_stats.items():
-            console.print(f"  {name}: {cam_stats.as_dict()}")
-    for tip in st.advice():
-        console.print(f"[yellow]advice:[/] {tip}")
+    cameras = {name: cam_stats.as_dict() for name, cam_stats in st.camera_stats.items()}
+    summary = summary_dict(stream_stats(st.stats, latencies, skews, started), cameras, st.advice())
+    if as_json:
+        print_json(summary)
+    else:
+        for line in summary_lines(summary):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 stream.__doc__ = (stream.__doc__ or "") + "\n\nSources:\n\n" + SOURCE_SPEC_HELP
