@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
             raise _no_command()
         # Without standalone mode, typer *returns* the code of a `typer.Exit` raised by a command, and turns
         # Ctrl-C into Exit(130), which is returned the same way: exit with it.
-        code = app(args=args, standalone_mode=False)
+        from mutualsense.cli.help import tidy_help
+
+        command = tidy_help(typer.main.get_command(app))
+        code = command.main(args=args, prog_name="mutualsense", standalone_mode=False)
         if code == 130:
             raise KeyboardInterrupt
         if isinstance(code, int) and not isinstance(code, bool) and code:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mutualsense.cli import app, params
+from mutualsense.cli.help import with_appendix
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -272,4 +273,4 @@ def profile_diff(
     Console().print(diff_table(diff, str(a), str(b)))
 
 
-profile.__doc__ = (profile.__doc__ or "") + "\n\nSources:\n\n" + SOURCE_SPEC_HELP
+profile.__doc__ = with_appendix(profile.__doc__, "Sources:", SOURCE_SPEC_HELP)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mutualsense.cli import app, params
+from mutualsense.cli.help import with_appendix
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
 
@@ -72,4 +73,4 @@ def devices() -> None:
     Console().print(table)
 
 
-record.__doc__ = (record.__doc__ or "") + "\n\n" + SOURCE_SPEC_HELP
+record.__doc__ = with_appendix(record.__doc__, "Sources:", SOURCE_SPEC_HELP)

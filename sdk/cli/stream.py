@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from mutualsense.cli import app, params
+from mutualsense.cli.help import with_appendix
 from mutualsense.cli.status import StatusLine, print_json, summary_dict, summary_lines
 from mutualsense.sources.base import SOURCE_SPEC_HELP
 
@@ -193,4 +194,4 @@ def stream(
             console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-stream.__doc__ = (stream.__doc__ or "") + "\n\nSources:\n\n" + SOURCE_SPEC_HELP
+stream.__doc__ = with_appendix(stream.__doc__, "Sources:", SOURCE_SPEC_HELP)
