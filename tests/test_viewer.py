@@ -217,7 +217,7 @@ def test_cli_view_web(tiny_bundle, capsys) -> None:
     assert "processed" in out
     assert not _viewer_threads()
     code, _, err = cli_in_process("stream", "--bundle", str(tiny_bundle.path), "--view", "tv", capsys=capsys)
-    assert code == 2 and "--view none or --view web" in err
+    assert code == 2 and "--view takes none or web" in err
 
 
 # ------------------------------------------------------------------------------------ browser
