@@ -58,7 +58,10 @@ def calibrate(
 def setup_modelopt(
     path: Annotated[
         Path | None,
-        typer.Option(help="Where to make the venv; default $MUTUALSENSE_MODELOPT_VENV or ~/.cache/mutualsense/…"),
+        typer.Option(
+            help="Where to make the venv; default $MUTUALSENSE_MODELOPT_VENV, else a source checkout's "
+            ".venv-modelopt (as `make modelopt` makes), else ~/.cache/mutualsense/…"
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Make it again even if it exists.")] = False,
 ) -> None:

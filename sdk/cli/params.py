@@ -82,17 +82,17 @@ def bundle_folder(path: Path, option: str = "--bundle") -> Path:
     return existing_folder(path, option, "bundle folder")
 
 
-def json_file(path: Path, option: str, what: str = "JSON file") -> Any:
+def json_file(path: Path, option: str, what: str = "JSON file", remedy: str | None = None) -> Any:
     """Read and parse a JSON input; a file that is not JSON is refused with the line where parsing stopped."""
     readable_file(path, option, what)
+    fix = remedy or f"pass a {what}."
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise OptionError(f"{option} {path} is not a {what}: it is binary, not text.", f"pass a {what}.") from exc
+        raise OptionError(f"{option} {path} is not a {what}: it is binary, not text.", fix) from exc
     except json.JSONDecodeError as exc:
         raise OptionError(
-            f"{option} {path} is not a {what}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}).",
-            f"pass a {what}.",
+            f"{option} {path} is not a {what}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}).", fix
         ) from exc
 
 
@@ -133,9 +133,11 @@ def _refuse_inputs(path: Path, option: str, inputs: Iterable[tuple[str, Path | N
         if given is None:
             continue
         src = Path(given)
-        clash = _same_path(path, src) or (inside and path.absolute() in src.absolute().parents)
-        if clash:
-            held = "is" if _same_path(path, src) else "holds"
+        out_abs, src_abs = path.absolute(), src.absolute()
+        holds = inside and out_abs in src_abs.parents  # the output folder holds the input
+        within = inside and src.is_dir() and src_abs in out_abs.parents  # the output goes inside an input folder
+        if _same_path(path, src) or holds or within:
+            held = "is" if _same_path(path, src) else "holds" if holds else "is inside"
             raise OptionError(
                 f"{option} {path} {held} the input {name} {src}; a command never writes over its own input.",
                 f"choose another {option}.",

@@ -267,8 +267,8 @@ def profile_diff(
     """
     from mutualsense.profiling import ProfileReport, diff_reports
 
-    params.json_file(a, "A", "profile.json")
-    params.json_file(b, "B", "profile.json")
+    for name, path in (("A", a), ("B", b)):
+        params.json_file(path, name, "profile.json", "pass a profile.json written by `mutualsense profile --out DIR`.")
     diff = diff_reports(ProfileReport.load(a), ProfileReport.load(b))
     Console().print(diff_table(diff, str(a), str(b)))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import typer
@@ -79,6 +80,13 @@ def _bad_value(exc: Exception, param: Any) -> UsageMistake:
         need = "a number (e.g. 0.5 or 2e-3)"
     else:
         detail = str(getattr(exc, "message", "")).rstrip(".")
+        if annotation is not None and isinstance(annotation, type) and issubclass(annotation, PurePath):
+            # typer's own path checks, e.g. "path 'x.pt' is not readable"
+            said = re.match(r"^[Pp]ath '(?P<path>[^']*)' (?P<what>.*)$", detail)
+            path, detail = (said.group("path"), said.group("what")) if said else (str(typed or ""), detail)
+            return UsageMistake(
+                f"{name} {path} {detail}.", "check its permissions (`ls -l`), or copy it somewhere readable."
+            )
         return UsageMistake(f"bad value{shown} for {name}: {detail}.", f"check the value of {name}.")
     return UsageMistake(f"{name} takes {need}; got{shown or ' something else'}.", f"give {name} {need}.")
 
@@ -109,17 +117,18 @@ def describe_usage_error(exc: typer.TyperException, command: str | None = None) 
         need = f"{n} values" if n > 1 else "a value"
         return UsageMistake(f"{option} needs {need} after it.", f"write {option} {values}; {_help_hint(path)}.")
     if message.startswith("No such command"):
-        name = re.search(r"'([^']*)'", message)
-        what = f"mutualsense has no command {name.group(1)!r}." if name else message
+        typo = re.search(r"'([^']*)'", message)
+        what = f"mutualsense has no command {typo.group(1)!r}." if typo else message
         guess = _DID_YOU_MEAN.search(message)
         if guess:
             return UsageMistake(what, f"did you mean {guess.group('what')}? `mutualsense --help` lists the commands.")
         return UsageMistake(what, "`mutualsense --help` lists the commands.")
     if message.startswith("Missing") and param is not None:
-        name = _option_name(param)
-        if name.startswith("--"):
-            return UsageMistake(f"`{path}` needs {name}.", f"add {name} VALUE; {_help_hint(path)}.")
-        return UsageMistake(f"`{path}` needs its {name} argument.", f"write `{path} {name}`; {_help_hint(path)}.")
+        wanted = _option_name(param)
+        if wanted.startswith("--"):
+            metavar = getattr(param, "metavar", None) or "VALUE"
+            return UsageMistake(f"`{path}` needs {wanted}.", f"add {wanted} {metavar}; {_help_hint(path)}.")
+        return UsageMistake(f"`{path}` needs its {wanted} argument.", f"write `{path} {wanted}`; {_help_hint(path)}.")
     if param is not None:
         return _bad_value(exc, param)
     extra = re.match(r"Got unexpected extra argument\S* \((?P<args>.*)\)", message)
