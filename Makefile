@@ -66,7 +66,7 @@ sysdeps:
 	  fi; \
 	fi
 
-# The web viewer's browser test (tests/test_viewer.py) drives Debian's chromium through chromedriver;
+# The web viewer's browser test (tests/outputs/test_viewer.py) drives Debian's chromium through chromedriver;
 # browsers downloaded from elsewhere (Playwright, Chrome for Testing) cannot be fetched here.
 testdeps:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \

@@ -27,7 +27,8 @@ from common import MemorySource, write_result  # noqa: E402
 
 from mutualsense.bundle import Bundle
 from mutualsense.pipeline import PipelineStats, Stream
-from mutualsense.profiling import _Columns, profile_pipeline
+from mutualsense.profiling import profile_pipeline
+from mutualsense.profiling.pipeline import ResultColumns
 from mutualsense.sources import FrameSet, Recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def bookkeeping_us(bundle: Bundle, framesets: list[FrameSet], repeats: int = 20_
     with Stream(bundle, MemorySource(framesets), threads=1) as stream:
         result = next(iter(stream))
     stats = PipelineStats()
-    cols = _Columns()
+    cols = ResultColumns()
     t0 = time.perf_counter()
     for _ in range(repeats):
         cols.add(result, stats)

@@ -25,7 +25,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from common import cpu_name, write_result  # noqa: E402
 
-from mutualsense.synthetic import SceneGenerator  # noqa: E402
+from mutualsense.evaluation.synthetic import SceneGenerator  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "synthetic.json"
 

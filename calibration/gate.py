@@ -27,8 +27,8 @@ from mutualsense.calibration.quantize import (
 from mutualsense.calibration.set import RECORDING_SUFFIXES, CalibrationSet, iter_recording_frames
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation import EVAL_SEED, LabelledFrame, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.evaluation.metrics import Scores
 from mutualsense.export.onnx_graph import OrtSession
-from mutualsense.metrics import Scores
 from mutualsense.preprocess import InputSpec, preprocess_depth, preprocess_rgb
 
 __all__ = ["DEFAULT_MAX_DROP", "AccuracyGateError", "GateResult", "held_out_frames", "quantize_gated"]

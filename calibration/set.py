@@ -133,7 +133,7 @@ def _recordings_in(folder: Path) -> list[Path]:
 
 
 def _from_dataset(folder: Path, count: int, seed: int, spec: InputSpec) -> tuple[list[Any], list[dict[str, Any]]]:
-    from mutualsense.datasets import RgbdSodDataset
+    from mutualsense.evaluation.datasets import RgbdSodDataset
 
     dataset = RgbdSodDataset(folder)
     n = len(dataset)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mutualsense.messages import RESULTS_SCHEMA_VERSION, results_schema
+from mutualsense.outputs.messages import RESULTS_SCHEMA_VERSION, results_schema
 
 V = RESULTS_SCHEMA_VERSION
 
 INTRO = f"""# Published results
 
-`mutualsense stream --publish zenoh` (or `mutualsense.publish.ZenohPublisher` in your own loop) publishes
+`mutualsense stream --publish zenoh` (or `mutualsense.outputs.publish.ZenohPublisher` in your own loop) publishes
 every result over [Eclipse Zenoh](https://zenoh.io) (`pip install "mutualsense[zenoh]"`; the transport
 ROS 2 ships as `rmw_zenoh`) on three key expressions, `<camera>` being the camera name with anything
 outside `[A-Za-z0-9_.-]` replaced by `_`:
@@ -34,7 +34,7 @@ outside `[A-Za-z0-9_.-]` replaced by `_`:
 Every message carries `seq` (the publisher's result counter; the messages of one result share it)
 and `published_at` (wall-clock Unix seconds): a subscriber pairs messages by `seq` and computes the
 publish → receive latency as its `time.time()` minus `published_at` (clocks must agree: one machine,
-or NTP/PTP). `mutualsense.messages.decode(kind, payload)` decodes and validates any of them (no zenoh
+or NTP/PTP). `mutualsense.outputs.messages.decode(kind, payload)` decodes and validates any of them (no zenoh
 needed) and raises `MessageError` on anything malformed. `examples/subscribe.py` is a complete subscriber:
 
 ```bash

@@ -17,8 +17,8 @@ from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames, sigmoid
 from mutualsense.export import demo_weights
 from mutualsense.export.bundle_export import export_bundle
+from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
 from mutualsense.preprocess import preprocess
-from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
 
 OUT = Path("out")
 

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from mutualsense.messages import SaliencyMode, render_saliency
+from mutualsense.outputs.messages import SaliencyMode, render_saliency
 from mutualsense.results import SaliencyResult
 
 HOST_CLOCKS = ("global_time", "system_time")  # timestamps already on the host's wall clock

@@ -4,7 +4,7 @@
     python examples/subscribe.py --connect tcp/192.168.1.10:7447 --camera front --count 100
     python examples/subscribe.py --listen tcp/127.0.0.1:7447 --count 10 --json-out got.json
 
-The publisher is ``mutualsense stream --publish zenoh`` or :class:`mutualsense.publish.ZenohPublisher`.
+The publisher is ``mutualsense stream --publish zenoh`` or :class:`mutualsense.outputs.publish.ZenohPublisher`.
 With --connect or --listen, multicast scouting is switched off (only the given endpoints are used).
 Each result is printed once its saliency and objects messages (same ``seq``) have both arrived, with
 the publish → receive latency (``time.time()`` at reception minus the message's ``published_at``; both
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mutualsense.errors import MutualSenseError
-from mutualsense.messages import DecodedSaliency, decode
-from mutualsense.publish import KEY_PREFIX, import_zenoh, sanitize_camera, zenoh_config
+from mutualsense.outputs.messages import DecodedSaliency, decode
+from mutualsense.outputs.publish import KEY_PREFIX, import_zenoh, sanitize_camera, zenoh_config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,12 +18,12 @@ from mutualsense import __version__
 from mutualsense.bundle import Bundle, finalize_manifest, refuse_replacing, sha256_file, write_bundle
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation import EVAL_SEED, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.evaluation.metrics import Scores
 from mutualsense.export.engine import build_engine, require_tensorrt
 from mutualsense.export.model import load_checkpoint
 from mutualsense.export.onnx_export import export_onnx
 from mutualsense.export.onnx_graph import OrtSession, strip_functions, to_fp16
 from mutualsense.gpu import gpu_info, tensorrt_version
-from mutualsense.metrics import Scores
 
 __all__ = ["PRECISIONS", "export_bundle"]
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from mutualsense.errors import DataError
 from mutualsense.evaluation import LabelledFrame
+from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import InputSpec, preprocess
-from mutualsense.synthetic import SceneGenerator
 
 __all__ = ["Batch", "to_batch", "training_batches"]
 
@@ -68,7 +68,7 @@ def training_batches(data: str, batch_size: int, seed: int, spec: InputSpec, aug
                 s = gen.sample()
                 frames.append(LabelledFrame(s.rgb, s.depth, s.depth_scale, "metric", s.mask, s.camouflaged))
             yield to_batch([_augment(f, rng) if augment else f for f in frames], spec)
-    from mutualsense.datasets import RgbdSodDataset
+    from mutualsense.evaluation.datasets import RgbdSodDataset
 
     dataset = RgbdSodDataset(Path(data))
     if len(dataset) < batch_size:

@@ -9,6 +9,8 @@ from mutualsense.errors import MissingDependencyError
 
 TOOLCHAIN_PACKAGES = ("torch", "onnx", "onnxsim", "onnxconverter_common")
 
+DATA_HELP = "'synthetic' (generated RGB-D scenes) or an RGB-D SOD dataset folder with RGB/, depth/, GT/."
+
 
 def require_export(module: str) -> ModuleType:
     """Import a toolchain module, or say plainly that the export extra (torch, onnx) is missing."""

@@ -2,4 +2,16 @@
 
 from __future__ import annotations
 
-from mutualsense.cli import calibrate, doctor, engine, export, plugin, profile, record, stream, train  # noqa: F401
+from mutualsense.cli import (  # noqa: F401
+    calibrate,
+    devices,
+    doctor,
+    engine,
+    evaluate,
+    export,
+    plugin,
+    profile,
+    record,
+    stream,
+    train,
+)

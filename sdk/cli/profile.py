@@ -12,7 +12,7 @@ from rich.table import Table
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
-from mutualsense.sources.base import SOURCE_SPEC_HELP
+from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
     from mutualsense.profiling import ProfileDiff, ProfileReport, Stats
@@ -193,7 +193,7 @@ def profile(
     if out is not None:
         inputs = [("--bundle", bundle), ("--source", params.recording_path(source or "camera"))]
         params.output_folder(out, "--out", inputs)
-        from mutualsense.profile_plots import PLOTS
+        from mutualsense.profiling.plots import PLOTS
 
         written = [out / "profile.json", *((out / name for name in PLOTS) if plots else ())]
         if not overwrite and (existing := [p.name for p in written if p.exists()]):
@@ -202,7 +202,7 @@ def profile(
                 "choose another --out, or pass --overwrite to replace them.",
             )
         if plots:
-            from mutualsense.profile_plots import require_matplotlib
+            from mutualsense.profiling.plots import require_matplotlib
 
             require_matplotlib()  # before a long run, not after it
     console = Console()
@@ -246,7 +246,7 @@ def profile(
         out.mkdir(parents=True, exist_ok=True)
         written = [report.save(out / "profile.json")]
         if plots:
-            from mutualsense.profile_plots import write_plots
+            from mutualsense.profiling.plots import write_plots
 
             written += write_plots(report, out)
         console.print("wrote " + ", ".join(escape(str(p)) for p in written))

@@ -1,4 +1,4 @@
-"""``mutualsense record`` and ``mutualsense devices``: RealSense recordings and connected cameras."""
+"""``mutualsense record``: write a RealSense recording from a camera, synthetic scenes or another recording."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
-from mutualsense.sources.base import SOURCE_SPEC_HELP
+from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 
 @app.command()
@@ -53,24 +52,6 @@ def record(
         f"[green]wrote[/] {info.path}: {info.framesets} framesets ({info.color_frames} colour, "
         f"{info.depth_frames} depth frames), {info.duration_s:.1f} s, {info.size_bytes / 2**20:.1f} MiB"
     )
-
-
-@app.command()
-def devices() -> None:
-    """List connected RealSense cameras: name, serial (for --source camera:SERIAL), firmware, USB type."""
-    from mutualsense.sources import list_cameras
-
-    cameras = list_cameras()
-    if not cameras:
-        Console().print("no RealSense camera found (check the cable; a USB 3 port is needed for full rates)")
-        return
-    table = Table(title="RealSense cameras")
-    for col in ("name", "serial", "firmware", "USB", "product line"):
-        table.add_column(col)
-    for c in cameras:
-        usb = c.usb_type + (" [yellow](USB 2: lower resolutions/rates)[/]" if c.usb_type.startswith("2") else "")
-        table.add_row(c.name, c.serial, c.firmware, usb, c.product_line)
-    Console().print(table)
 
 
 record.__doc__ = with_appendix(record.__doc__, "Sources:", SOURCE_SPEC_HELP)

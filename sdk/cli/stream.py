@@ -4,46 +4,21 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
 import typer
 from rich.console import Console
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
 from mutualsense.cli.status import StatusLine, print_json, summary_dict, summary_lines
-from mutualsense.sources.base import SOURCE_SPEC_HELP
+from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
-    from mutualsense.pipeline import PipelineStats
-    from mutualsense.publish import ZenohPublisher
-    from mutualsense.viewer import WebViewer
-
-
-def stream_stats(
-    stats: PipelineStats, latencies: Sequence[float], skews: Sequence[float], started: float
-) -> dict[str, Any]:
-    """What the status line and the web viewer show: rates, latency percentiles, skew, the exact counters.
-
-    Args:
-        stats: the stream's counters (``Stream.stats``).
-        latencies: recent total latencies in ms (the caller keeps a window, e.g. the last 300).
-        skews: recent colour − depth skews in ms.
-        started: ``time.monotonic()`` when the stream started.
-    """
-    elapsed = max(time.monotonic() - started, 1e-9)
-    p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if len(latencies) else (0.0, 0.0)
-    return {
-        "fps": stats.processed / elapsed,
-        "elapsed_s": elapsed,
-        "latency_p50_ms": p50,
-        "latency_p95_ms": p95,
-        "skew_median_abs_ms": float(np.median(np.abs(skews))) if len(skews) else 0.0,
-        **stats.as_dict(),
-    }
+    from mutualsense.outputs.publish import ZenohPublisher
+    from mutualsense.outputs.viewer import WebViewer
 
 
 def format_status(s: Mapping[str, Any]) -> str:
@@ -120,8 +95,8 @@ def stream(
     import cv2
 
     from mutualsense.errors import MutualSenseError
-    from mutualsense.pipeline import Stream
-    from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
+    from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
+    from mutualsense.pipeline import Stream, stream_stats
 
     params.bundle_folder(bundle)
     if zenoh_config is not None:
@@ -143,7 +118,7 @@ def stream(
     viewer: WebViewer | None = None
     publishers: dict[str, ZenohPublisher] = {}
     if publish == "zenoh":
-        from mutualsense.publish import ZenohPublisher, camera_name_from_source, parse_resolution
+        from mutualsense.outputs.publish import ZenohPublisher, camera_name_from_source, parse_resolution
 
         for spec, cam in zip(source, st.cameras, strict=True):
             publisher = ZenohPublisher(
@@ -155,7 +130,7 @@ def stream(
             publishers[cam.name] = publisher
             console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
     if view == "web":
-        from mutualsense.viewer import WebViewer
+        from mutualsense.outputs.viewer import WebViewer
 
         viewer = WebViewer(port=port)
         console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")

@@ -12,21 +12,13 @@ numpy and OpenCV only; pyrealsense2 is imported when a camera or recording is op
 
 from __future__ import annotations
 
-from mutualsense.sources.base import (
-    RECORDING_SUFFIXES,
-    SOURCE_SPEC_HELP,
-    Source,
-    SourceCounters,
-    SourceEnded,
-    SourceSpec,
-    open_source,
-    parse_source_spec,
-)
+from mutualsense.sources.base import Source, SourceCounters, SourceEnded
 from mutualsense.sources.frameset import CLOCK_DOMAINS, Extrinsics, FrameSet, Intrinsics, StreamFrame
 from mutualsense.sources.pairing import NearestPairer, Pair
 from mutualsense.sources.realsense import DEPTH_PRESETS, CameraInfo, RealSenseCamera, list_cameras
 from mutualsense.sources.record import RecordingInfo, record
 from mutualsense.sources.recording import Recording
+from mutualsense.sources.spec import RECORDING_SUFFIXES, SOURCE_SPEC_HELP, SourceSpec, open_source, parse_source_spec
 from mutualsense.sources.synthetic import SyntheticSource
 
 __all__ = [

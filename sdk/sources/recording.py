@@ -33,7 +33,7 @@ import numpy as np
 
 from mutualsense.errors import SourceError
 from mutualsense.sources._rs import COLOR_CONVERSIONS, RsSource, describe_profile, enum_name, import_rs
-from mutualsense.sources.base import RECORDING_SUFFIXES
+from mutualsense.sources.spec import RECORDING_SUFFIXES
 
 __all__ = ["Recording"]
 

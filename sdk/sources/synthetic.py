@@ -1,4 +1,4 @@
-"""A fake RGB-D camera: synthetic scenes (:mod:`mutualsense.synthetic`) as a live-like stream.
+"""A fake RGB-D camera: synthetic scenes (:mod:`mutualsense.evaluation.synthetic`) as a live-like stream.
 
 Geometry (chosen to be exactly consistent with the calibration the source reports):
 
@@ -36,10 +36,10 @@ import cv2
 import numpy as np
 
 from mutualsense.errors import DataError, SourceError
+from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics, StreamFrame
 from mutualsense.sources.pairing import NearestPairer, Pair
-from mutualsense.synthetic import SceneGenerator
 
 __all__ = ["SyntheticSource"]
 

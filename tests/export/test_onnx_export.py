@@ -15,6 +15,7 @@ pytest.importorskip("onnxconverter_common", reason="the export tests need onnxco
 
 from onnx import TensorProto, helper  # noqa: E402
 
+from mutualsense.evaluation.synthetic import SceneGenerator  # noqa: E402
 from mutualsense.export import DEMO_WEIGHTS  # noqa: E402
 from mutualsense.export.model import CONFIGS, MutualFormerBlock, MutualSenseNet, load_checkpoint  # noqa: E402
 from mutualsense.export.onnx_export import OnnxExport, cda_as_onnx_node, export_onnx  # noqa: E402
@@ -31,7 +32,6 @@ from mutualsense.export.onnx_graph import (  # noqa: E402
     to_fp16,
 )
 from mutualsense.preprocess import preprocess  # noqa: E402
-from mutualsense.synthetic import SceneGenerator  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

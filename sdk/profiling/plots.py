@@ -4,7 +4,7 @@ matplotlib is optional: it is imported when a plot is drawn, and its absence rai
 :class:`~mutualsense.errors.MissingDependencyError`. Figures are drawn on matplotlib's Agg canvas
 directly (no ``pyplot``), so the global backend of a program that uses this module is left alone.
 
->>> from mutualsense.profile_plots import write_plots
+>>> from mutualsense.profiling.plots import write_plots
 >>> write_plots(report, "out/")  # doctest: +SKIP
 [PosixPath('out/latency_cdf.png'), PosixPath('out/stages.png'), PosixPath('out/timeline.png')]
 """
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mutualsense.errors import MissingDependencyError, MutualSenseError
-from mutualsense.profile_report import CLOCK_SENSOR, STAGE_ORDER, ProfileReport, stage_label
+from mutualsense.profiling.report import ProfileReport
+from mutualsense.profiling.stages import CLOCK_SENSOR, STAGE_ORDER, stage_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

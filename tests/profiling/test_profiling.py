@@ -213,9 +213,9 @@ def test_a_backend_may_report_its_copies_as_stages(tiny_bundle, monkeypatch: pyt
             self.last_timings_ms = {n: 1000 * (b - a) for n, a, b in zip(names, marks, marks[1:], strict=False)}
             return {"saliency": np.zeros((1, 1, 96, 96), np.float32)}
 
-    import mutualsense.pipeline
+    import mutualsense.backends.factory
 
-    monkeypatch.setattr(mutualsense.pipeline, "_make_backend", lambda *a: CopyTimingBackend())
+    monkeypatch.setattr(mutualsense.backends.factory, "open_backend", lambda *a: CopyTimingBackend())
     r = profile_backend(tiny_bundle, iterations=10, warmup=1)
     assert r.stages[:3] == ("host_to_device", "inference", "device_to_host")
     assert "host_to_device" not in r.absent_stages
@@ -242,7 +242,7 @@ def test_plots_are_written_and_not_empty(report: ProfileReport, backend_report: 
     pytest.importorskip("matplotlib", reason="plots need the profile extra (pip install mutualsense[profile])")
     import cv2
 
-    from mutualsense.profile_plots import PLOTS, write_plots
+    from mutualsense.profiling.plots import PLOTS, write_plots
 
     for name, r in (("pipeline", report), ("backend", backend_report)):
         paths = write_plots(r, tmp_path / name)
@@ -254,7 +254,7 @@ def test_plots_are_written_and_not_empty(report: ProfileReport, backend_report: 
 
 
 def test_missing_matplotlib_is_one_clear_error(report: ProfileReport, monkeypatch, tmp_path: Path) -> None:
-    from mutualsense.profile_plots import write_plots
+    from mutualsense.profiling.plots import write_plots
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependencyError, match="matplotlib is not installed") as err:

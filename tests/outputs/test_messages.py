@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mutualsense.errors import MutualSenseError
-from mutualsense.messages import (
+from mutualsense.outputs.messages import (
     MessageError,
     decode,
     decode_json,
@@ -72,13 +72,13 @@ def test_schema_is_valid_and_versioned() -> None:
 
 
 def test_results_doc_is_current() -> None:
-    doc = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "results.md"
     assert json.dumps(results_schema(), indent=2) in doc.read_text(), "run `python docs/make_results_doc.py`"
 
 
 def test_runtime_modules_import_without_zenoh_or_torch() -> None:
     code = (
-        "import sys, mutualsense.messages, mutualsense.publish; "
+        "import sys, mutualsense.outputs.messages, mutualsense.outputs.publish; "
         "bad = [m for m in ('zenoh', 'torch', 'rclpy') if m in sys.modules]; sys.exit(str(bad) if bad else 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

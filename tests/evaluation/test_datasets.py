@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mutualsense.datasets import RgbdSodDataset, Sample
 from mutualsense.errors import DataError
+from mutualsense.evaluation.datasets import RgbdSodDataset, Sample
 
 H, W = 24, 32
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mutualsense.errors import DataError
-from mutualsense.synthetic import Scene, SceneGenerator, generate_scene
+from mutualsense.evaluation.synthetic import Scene, SceneGenerator, generate_scene
 
 N_SCENES = 200
 

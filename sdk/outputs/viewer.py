@@ -10,7 +10,8 @@
 A stdlib HTTP server (:class:`http.server.ThreadingHTTPServer`) in a daemon thread, no extra
 dependency. It binds to 127.0.0.1 unless another host is passed explicitly, and serves:
 
-* ``/``: one HTML page (inline CSS and JS, no external resources) that long-polls the two below;
+* ``/``: one HTML page (``web/viewer.html``, package data; inline CSS and JS, no external resources)
+  that long-polls the two below;
 * ``/frame.jpg``: the latest panel as a JPEG; ``?n=N`` asks for frame N, served while it is among the
   last few (else the latest);
 * ``/stats.json``: the latest stats: the caller's dict plus ``frame_number`` and ``result`` (the
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import importlib.resources
 import json
 import logging
 import math
@@ -43,76 +46,21 @@ import cv2
 import numpy as np
 
 from mutualsense.errors import MutualSenseError
-from mutualsense.results import SaliencyResult, SalientObject
-from mutualsense.visualize import colorize_depth, overlay_saliency, side_by_side
+from mutualsense.outputs.visualize import compose_panel
+from mutualsense.results import SaliencyResult
 
-__all__ = ["WebViewer", "compose_panel"]
+__all__ = ["WebViewer"]
 
 log = logging.getLogger(__name__)
 
-_GAP = 4
 _MAX_WAIT_S = 5.0  # longest long poll of /stats.json?after=N
 _KEEP_JPEGS = 8  # recent panels kept so that /frame.jpg?n=N shows the frame the page asked for
-_BOX_COLOR = (0, 255, 0)  # RGB
 
 
-def _label(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color: tuple[int, int, int]) -> None:
-    """Draw ``text`` with its top-left corner at ``org`` on a dark backing box, kept inside ``img``."""
-    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
-    tw = cv2.getTextSize(text, font, scale, thickness)[0][0]
-    (_, th), base = cv2.getTextSize("Ag", font, scale, thickness)  # one height for every label
-    x = int(min(max(org[0], 0), max(img.shape[1] - tw - 4, 0)))
-    y = int(min(max(org[1], 0), max(img.shape[0] - th - base - 4, 0)))
-    cv2.rectangle(img, (x, y), (x + tw + 4, y + th + base + 4), (0, 0, 0), cv2.FILLED)
-    cv2.putText(img, text, (x + 2, y + th + 2), font, scale, color, thickness, cv2.LINE_AA)
-
-
-def _distance_text(obj: SalientObject) -> str:
-    d = obj.median_distance_m
-    return "no depth" if d is None or not math.isfinite(d) else f"{d:.2f} m"
-
-
-def compose_panel(result: SaliencyResult, max_width: int = 960) -> np.ndarray:
-    """colour | colourised depth | saliency overlay with the objects' boxes and distances, ≤ ``max_width`` wide.
-
-    Returns an (h, w, 3) uint8 RGB image. The images are scaled down first, then colourised, tinted and
-    labelled, so the cost stays small and the text legible whatever the camera's resolution.
-    """
-    fs = result.frameset
-    if fs is None:
-        raise MutualSenseError(
-            "this SaliencyResult carries no frameset, so there is nothing to show.",
-            "pass results straight from a Stream (they keep their frameset).",
-        )
-    h, w = fs.color.shape[:2]
-    dh, dw = fs.depth.shape[:2]
-    # Each panel is w_i / h_i * height wide at a common height; fit the sum (plus gaps) into max_width.
-    height = max(16, min(h, int((max_width - 2 * _GAP) / (2 * w / h + dw / dh))))
-    s = height / h
-    color_w, depth_w = round(w * s), round(dw * height / dh)
-    # Scale first, draw after: colourising and tinting a small image is what keeps update() cheap.
-    color = fs.color if s == 1 else cv2.resize(fs.color, (color_w, height), interpolation=cv2.INTER_AREA)
-    saliency = result.saliency
-    if saliency.shape[:2] != (height, color_w):
-        saliency = cv2.resize(saliency.astype(np.float32), (color_w, height), interpolation=cv2.INTER_LINEAR)
-    depth = fs.depth  # nearest neighbour: raw values stay raw, 0 (no data) stays 0
-    if (dh, dw) != (height, depth_w):
-        depth = cv2.resize(depth, (depth_w, height), interpolation=cv2.INTER_NEAREST)
-    panel = side_by_side(
-        [color, colorize_depth(depth, fs.depth_scale), overlay_saliency(color, saliency)], height=height, gap=_GAP
-    )
-    x_overlay = color_w + _GAP + depth_w + _GAP
-    font_scale = max(0.35, min(0.6, height / 480))
-    for i, obj in enumerate(result.objects, start=1):
-        x0, y0, x1, y1 = obj.box
-        for dx in (0, x_overlay):  # on the colour image and on the overlay
-            p0 = (dx + int(x0 * s), int(y0 * s))
-            p1 = (dx + min(int(x1 * s), color_w) - 1, int(y1 * s) - 1)
-            cv2.rectangle(panel, p0, p1, _BOX_COLOR, 2 if dx else 1)
-        _label(panel, f"#{i} {_distance_text(obj)}", (x_overlay + int(x0 * s), int(y0 * s) + 2), font_scale, _BOX_COLOR)
-    for x, name in ((0, "colour"), (color_w + _GAP, "depth"), (x_overlay, "saliency")):
-        _label(panel, name, (x + 2, panel.shape[0]), font_scale, (255, 255, 255))
-    return panel
+@functools.cache
+def viewer_page() -> bytes:
+    """The page served at ``/`` (package data ``mutualsense/outputs/web/viewer.html``)."""
+    return importlib.resources.files("mutualsense.outputs").joinpath("web/viewer.html").read_bytes()
 
 
 def _jsonable(value: Any) -> Any:
@@ -239,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = url.path, parse_qs(url.query)
         viewer = self.server.viewer
         if path in ("/", "/index.html"):
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", _PAGE.encode())
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", viewer_page())
         elif path in ("/frame.jpg", "/stats.json"):
             if path == "/stats.json" and "after" in query:  # long poll: answer once a newer frame is there
                 after = _int_arg(query, "after", 0)
@@ -453,130 +401,3 @@ class WebViewer:
         with self._new_frame:
             self._new_frame.wait_for(lambda: self._frame_number > (after or 0) or self._stopping, timeout)
             return self._frame_number
-
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>MutualSense live</title>
-<style>
-  :root { color-scheme: dark; }
-  body { margin: 0; padding: 12px 16px; background: #16181d; color: #e6e6e6;
-         font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
-  header { display: flex; align-items: baseline; gap: 16px; margin-bottom: 8px; }
-  h1 { font-size: 18px; margin: 0; font-weight: 600; }
-  .muted { color: #9aa0aa; }
-  #stats { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px;
-           background: #22252c; padding: 6px 10px; border-radius: 4px; white-space: pre-wrap; }
-  main { display: grid; grid-template-columns: minmax(320px, 1fr) minmax(200px, 280px); gap: 16px;
-         align-items: start; margin-top: 10px; }
-  #panel { display: block; width: 100%; max-width: 1440px; min-height: 120px; background: #000; }
-  aside h2 { font-size: 14px; margin: 0 0 6px; }
-  #objects { margin: 0; padding-left: 22px; font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
-  #objects li { margin: 4px 0; }
-  #objects li div { font-size: 12px; }
-  #objects li.none { list-style: none; margin-left: -22px; }
-  .stale { color: #ffb454; }
-</style>
-</head>
-<body>
-<header>
-  <h1>MutualSense live</h1>
-  <span class="muted">colour | depth | saliency</span>
-  <span class="muted">frames shown: <span id="frames">0</span>, frame #<span id="frame-number">-</span></span>
-  <span id="state" class="muted">connecting</span>
-</header>
-<div id="stats">waiting for the first frame...</div>
-<main>
-  <img id="panel" alt="colour, depth and saliency of the latest frame">
-  <aside>
-    <h2>Salient objects</h2>
-    <ol id="objects"><li class="muted none">none yet</li></ol>
-  </aside>
-</main>
-<script>
-"use strict";
-const $ = (id) => document.getElementById(id);
-const img = $("panel");
-let shown = 0, frames = 0, loading = false, wanted = 0;
-
-function fmt(v, digits) {
-  return (typeof v === "number" && isFinite(v)) ? v.toFixed(digits) : "-";
-}
-
-function render(s) {
-  $("stats").textContent =
-    fmt(s.fps, 1) + " fps | latency p50 " + fmt(s.latency_p50_ms, 1) + " ms p95 " + fmt(s.latency_p95_ms, 1) +
-    " ms | |skew| median " + fmt(s.skew_median_abs_ms, 1) + " ms | produced " + (s.produced ?? "-") +
-    " processed " + (s.processed ?? "-") + " dropped: skew " + (s.dropped_by_skew ?? "-") +
-    " back-pressure " + (s.dropped_by_backpressure ?? "-");
-  const list = $("objects");
-  list.replaceChildren();
-  const objects = (s.result && s.result.objects) || [];
-  if (objects.length === 0) {
-    const li = document.createElement("li");
-    li.className = "muted none";
-    li.textContent = "none above the threshold";
-    list.appendChild(li);
-  }
-  for (const o of objects) {
-    const li = document.createElement("li");
-    const d = (o.median_distance_m === null || o.median_distance_m === undefined)
-      ? "no depth" : fmt(o.median_distance_m, 2) + " m";
-    const box = document.createElement("div");
-    box.className = "muted";
-    box.textContent = "x " + o.box[0] + "-" + o.box[2] + ", y " + o.box[1] + "-" + o.box[3];
-    li.append(d + "  (score " + fmt(o.score, 2) + ")", box);
-    list.appendChild(li);
-  }
-}
-
-function loadFrame(n) {
-  if (loading) { wanted = n; return; }
-  loading = true;
-  wanted = 0;
-  img.dataset.requested = String(n);
-  img.src = "frame.jpg?n=" + n;
-}
-
-img.addEventListener("load", () => {
-  loading = false;
-  shown = Number(img.dataset.requested);
-  frames += 1;
-  $("frames").textContent = String(frames);
-  $("frame-number").textContent = String(shown);
-  if (wanted > shown) loadFrame(wanted);
-});
-img.addEventListener("error", () => { loading = false; });
-
-// Long poll: the server answers as soon as a frame newer than `seen` exists (or after `wait` s).
-let seen = 0;
-async function poll() {
-  try {
-    const r = await fetch("stats.json?after=" + seen + "&wait=1", { cache: "no-store" });
-    if (r.ok) {
-      const s = await r.json();
-      const fresh = s.frame_number !== seen;
-      seen = s.frame_number;
-      render(s);
-      $("state").textContent = fresh ? "live" : "no new frame for 1 s";
-      $("state").className = fresh ? "muted" : "stale";
-      if (fresh) loadFrame(s.frame_number);
-    } else {
-      $("state").textContent = "waiting for the first frame";
-      $("state").className = "muted";
-    }
-  } catch (e) {
-    $("state").textContent = "disconnected (is mutualsense stream still running?)";
-    $("state").className = "stale";
-    await new Promise((done) => setTimeout(done, 1000));
-  }
-  setTimeout(poll, 40);  // at most 25 updates a second
-}
-poll();
-</script>
-</body>
-</html>
-"""

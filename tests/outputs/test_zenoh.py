@@ -21,9 +21,15 @@ import pytest
 
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MissingDependencyError, MutualSenseError
-from mutualsense.publish import ZenohPublisher, camera_name_from_source, key_expr, parse_resolution, sanitize_camera
+from mutualsense.outputs.publish import (
+    ZenohPublisher,
+    camera_name_from_source,
+    key_expr,
+    parse_resolution,
+    sanitize_camera,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HAVE_ZENOH = importlib.util.find_spec("zenoh") is not None
 needs_zenoh = pytest.mark.skipif(
     not HAVE_ZENOH, reason='eclipse-zenoh is not installed (pip install "mutualsense[zenoh]")'
@@ -35,9 +41,9 @@ RESOLUTION = (80, 60)
 
 PUBLISHER = f"""
 import hashlib, json, sys
-from mutualsense.messages import objects_message, render_saliency
+from mutualsense.outputs.messages import objects_message, render_saliency
 from mutualsense.pipeline import open as open_stream
-from mutualsense.publish import ZenohPublisher
+from mutualsense.outputs.publish import ZenohPublisher
 from mutualsense.sources import SyntheticSource
 
 bundle, endpoint, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]

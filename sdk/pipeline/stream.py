@@ -15,135 +15,32 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from mutualsense.align import DepthAligner
-from mutualsense.backends.base import Backend
+from mutualsense.backends.factory import open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
+from mutualsense.pipeline.postprocess import make_result
+from mutualsense.pipeline.prepare import Prepared
+from mutualsense.pipeline.slots import CameraState
+from mutualsense.pipeline.stats import PipelineStats
 from mutualsense.preprocess import preprocess_depth, preprocess_rgb
-from mutualsense.results import SaliencyResult, find_objects, saliency_map
-from mutualsense.sources.base import Source, SourceEnded, open_source
+from mutualsense.results import SaliencyResult
+from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
+from mutualsense.sources.spec import open_source
 
-__all__ = ["PipelineStats", "Stream", "open"]
+__all__ = ["Stream", "open"]
 
 log = logging.getLogger(__name__)
 
 SkewPolicy = Literal["drop", "flag"]
 ResultCallback = Callable[[SaliencyResult], None]
-
-
-@dataclass
-class PipelineStats:
-    """Counters of one stream; ``produced == processed + dropped_by_skew + dropped_by_backpressure``."""
-
-    produced: int = 0
-    processed: int = 0
-    dropped_by_skew: int = 0
-    dropped_by_backpressure: int = 0
-    skew_flagged: int = 0
-    read_timeouts: int = 0
-    source_frame_gaps: int = 0
-    reconnects: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A frameset aligned and preprocessed in the capture thread, with its stage timings."""
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    aligned_depth: np.ndarray
-    align_ms: float
-    preprocess_ms: float
-    finished: float  # monotonic time preparation ended
-
-
-class _LatestSlot:
-    """A one-item buffer where a new item replaces the old one (which counts as dropped)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: Any = None
-        self._closed = False
-
-    def put(self, item: Any) -> bool:
-        """Store ``item``; True when it replaced an item nobody took."""
-        with self._cond:
-            replaced = self._item is not None
-            self._item = item
-            self._cond.notify()
-            return replaced
-
-    def get(self, timeout: float) -> tuple[Any, bool]:
-        """(item or None, closed-and-empty)."""
-        with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout)
-            item, self._item = self._item, None
-            self._cond.notify_all()
-            return item, item is None and self._closed
-
-    def wait_empty(self, stop: threading.Event, timeout: float = 0.05) -> None:
-        """Block until the consumer took the item (or ``stop`` is set)."""
-        with self._cond:
-            while self._item is not None and not stop.is_set():
-                self._cond.wait(timeout)
-
-    def take_pending(self) -> Any:
-        """The item, without waiting (None when empty)."""
-        with self._cond:
-            item, self._item = self._item, None
-            self._cond.notify_all()
-            return item
-
-    @property
-    def finished(self) -> bool:
-        """Closed, and nothing left to take."""
-        with self._cond:
-            return self._closed and self._item is None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-def _make_backend(kind: str, bundle: Bundle, providers: list[str] | None, threads: int | None) -> Backend:
-    if kind in ("ort", "onnxruntime"):
-        from mutualsense.backends.onnxruntime import OnnxRuntimeBackend
-
-        if threads is None:  # leave a core to the capture thread, which aligns and preprocesses the next frameset
-            threads = max(1, (os.cpu_count() or 2) - 1)
-        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads)
-    if kind in ("tensorrt", "trt"):
-        from mutualsense.backends.tensorrt import TensorRTBackend
-
-        return TensorRTBackend(bundle)
-    raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")
-
-
-@dataclass
-class _Camera:
-    """One source of a stream: its capture thread's state, buffers and counters."""
-
-    source: Source
-    name: str
-    stats: PipelineStats = field(default_factory=PipelineStats)
-    prepared: _LatestSlot = field(default_factory=_LatestSlot)  # capture → inference
-    inferred: _LatestSlot = field(default_factory=_LatestSlot)  # inference → the caller's thread
-    live: bool = True
-    reconnect: bool = False
 
 
 class Stream:
@@ -192,7 +89,7 @@ class Stream:
             raise MutualSenseError("no source given.", "pass source=... or sources=[...].")
         names = [s.name for s in opened]
         self.cameras = [
-            _Camera(s, s.name if names.count(s.name) == 1 else f"{s.name}#{i}") for i, s in enumerate(opened)
+            CameraState(s, s.name if names.count(s.name) == 1 else f"{s.name}#{i}") for i, s in enumerate(opened)
         ]
         for cam in self.cameras:
             cam.source.name = cam.name  # results and counters are tagged with a unique name
@@ -201,7 +98,7 @@ class Stream:
         self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
-        self.backend = _make_backend(backend, self.bundle, providers, threads)
+        self.backend = open_backend(backend, self.bundle, providers, threads)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
@@ -220,7 +117,7 @@ class Stream:
         """Counters per source name (each obeys produced = processed + dropped_by_skew + dropped_by_backpressure)."""
         return {cam.name: cam.stats for cam in self.cameras}
 
-    def _count(self, cam: _Camera, counter: str, n: int = 1) -> None:
+    def _count(self, cam: CameraState, counter: str, n: int = 1) -> None:
         """Add to one counter of a camera and of the total (caller holds the lock)."""
         setattr(cam.stats, counter, getattr(cam.stats, counter) + n)
         setattr(self.stats, counter, getattr(self.stats, counter) + n)
@@ -297,7 +194,7 @@ class Stream:
         return tips
 
     # ------------------------------------------------------------------ capture threads
-    def _capture(self, cam: _Camera) -> None:
+    def _capture(self, cam: CameraState) -> None:
         try:
             while True:
                 try:
@@ -314,7 +211,7 @@ class Stream:
             cam.prepared.close()
             self._wake_inference.set()
 
-    def _reconnect(self, cam: _Camera, cause: SourceError) -> None:
+    def _reconnect(self, cam: CameraState, cause: SourceError) -> None:
         """Restart a live camera with exponential back-off; re-raise ``cause`` when every attempt failed."""
         for attempt in range(self.reconnect_attempts):
             delay = min(self.reconnect_backoff_s * 2**attempt, 8.0)
@@ -345,7 +242,7 @@ class Stream:
             cause.remedy or "check the camera's cable and USB port.",
         )
 
-    def _skew_stall(self, cam: _Camera, skew_ms: float, how: str) -> MutualSenseError:
+    def _skew_stall(self, cam: CameraState, skew_ms: float, how: str) -> MutualSenseError:
         """A source whose every frameset exceeds the skew limit can never produce a result: say so.
 
         Not a :class:`SourceError`: the source works, so reconnecting a camera would not help.
@@ -356,7 +253,7 @@ class Stream:
             f"raise --max-skew-ms above {abs(skew_ms):.0f}, or pass --skew-policy flag to keep them flagged.",
         )
 
-    def _capture_frames(self, cam: _Camera) -> None:
+    def _capture_frames(self, cam: CameraState) -> None:
         last = last_kept = time.monotonic()
         kept_any, skew_ms = False, 0.0
         # A live source (camera, anything paced in real time) is never made to wait: the newest
@@ -406,7 +303,7 @@ class Stream:
         batch, turn = self.bundle.batch, 0
         try:
             while not self._stop.is_set():
-                ready: list[tuple[_Camera, Any]] = []
+                ready: list[tuple[CameraState, Any]] = []
                 n = len(self.cameras)
                 for i in range(n):  # round-robin start, so no camera is served first every time
                     cam = self.cameras[(turn + i) % n]
@@ -445,7 +342,7 @@ class Stream:
                 cam.inferred.close()
             self._wake_results.set()
 
-    def prepare(self, fs: FrameSet) -> _Prepared:
+    def prepare(self, fs: FrameSet) -> Prepared:
         """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
         t0 = time.monotonic()
         spec = self.spec
@@ -460,7 +357,7 @@ class Stream:
         rgb = preprocess_rgb(fs.color, spec)[None]
         d = preprocess_depth(depth, fs.depth_scale, spec)[None]
         t2 = time.monotonic()
-        return _Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+        return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
@@ -475,47 +372,14 @@ class Stream:
         self,
         fs: FrameSet,
         flagged: bool,
-        prepared: _Prepared,
+        prepared: Prepared,
         logits: np.ndarray,
         inference_started: float,
         inference_finished: float,
     ) -> SaliencyResult:
         """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
-        t0 = time.monotonic()
-        spec = self.spec
-        color_size = (fs.color.shape[1], fs.color.shape[0])
-        prob = saliency_map(logits, (spec.width, spec.height))
-        depth_m = prepared.aligned_depth.astype(np.float32) * fs.depth_scale
-        objects = find_objects(prob, depth_m, color_size, self.threshold)
-        full = prob if prob.shape[::-1] == color_size else cv2.resize(prob, color_size, interpolation=cv2.INTER_LINEAR)
-        done = time.monotonic()
-        total = 1000 * (done - fs.arrival_time)
-        stages = {
-            "align": prepared.align_ms,
-            "preprocess": prepared.preprocess_ms,
-            # between threads: prepared → inference started, inferred → postprocess started
-            "queue": 1000 * ((inference_started - prepared.finished) + (t0 - inference_finished)),
-            "inference": 1000 * (inference_finished - inference_started),
-            "postprocess": 1000 * (done - t0),
-        }
-        # the rest is the wait for the capture thread to pick the frameset up
-        latency = {"wait": max(0.0, total - sum(stages.values())), **stages, "total": total}
-        return SaliencyResult(
-            saliency=full,
-            objects=objects,
-            threshold=self.threshold,
-            color_frame_number=fs.color_frame_number,
-            depth_frame_number=fs.depth_frame_number,
-            color_timestamp_ms=fs.color_timestamp_ms,
-            depth_timestamp_ms=fs.depth_timestamp_ms,
-            clock_domain=fs.clock_domain,
-            skew_ms=fs.skew_ms,
-            skew_flagged=flagged,
-            arrival_time=fs.arrival_time,
-            result_time=done,
-            latency_ms=latency,
-            source=fs.source,
-            frameset=fs,
+        return make_result(
+            fs, flagged, prepared, logits, inference_started, inference_finished, self.spec, self.threshold
         )
 
     def __iter__(self) -> Iterator[SaliencyResult]:

@@ -1,4 +1,4 @@
-"""Tests for :mod:`mutualsense.metrics`, cross-checked against pysodmetrics (the reference)."""
+"""Tests for :mod:`mutualsense.evaluation.metrics`, cross-checked against pysodmetrics (the reference)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mutualsense import metrics as M
+from mutualsense.evaluation import metrics as M
 
 TOL = 1e-6
 

@@ -1,7 +1,7 @@
 """Wire format of published results: saliency as PNG, objects and stats as JSON, schema-validated.
 
 Three message kinds, one per key expression ``mutualsense/<camera>/{saliency,objects,stats}``
-(see :mod:`mutualsense.publish`), all described by the versioned JSON Schema
+(see :mod:`mutualsense.outputs.publish`), all described by the versioned JSON Schema
 ``mutualsense/schemas/results.v1.json`` (one ``$defs`` entry per kind):
 
 - **saliency**: one self-contained payload, ``<header JSON, one line>`` + ``b"\\n"`` + ``<PNG>``.
@@ -272,7 +272,7 @@ def stats_message(
 
     Args:
         stats: a :class:`~mutualsense.pipeline.PipelineStats`, or a mapping holding its counters and
-            optionally numeric rates (e.g. ``mutualsense.cli.stream.stream_stats(...)``); the counters
+            optionally numeric rates (e.g. ``mutualsense.pipeline.stream_stats(...)``); the counters
             go to ``counters``, every other numeric entry to ``rates``.
     """
     values = dict(stats.as_dict()) if hasattr(stats, "as_dict") else dict(stats)

@@ -15,10 +15,10 @@ import numpy as np
 
 from mutualsense.backends.base import SupportsInfer
 from mutualsense.errors import DataError
-from mutualsense.metrics import SaliencyEvaluator, Scores
+from mutualsense.evaluation.metrics import SaliencyEvaluator, Scores
+from mutualsense.evaluation.synthetic import SceneGenerator
 from mutualsense.preprocess import DepthEncoding, InputSpec, preprocess
 from mutualsense.results import sigmoid
-from mutualsense.synthetic import SceneGenerator
 
 __all__ = [
     "EVAL_SEED",
@@ -65,7 +65,7 @@ def iter_frames(data: str, count: int | None, seed: int, spec: InputSpec) -> Ite
         raise DataError(
             f"data {data!r} is neither 'synthetic' nor a folder.", "pass synthetic or an RGB-D SOD dataset folder."
         )
-    from mutualsense.datasets import RgbdSodDataset
+    from mutualsense.evaluation.datasets import RgbdSodDataset
 
     dataset = RgbdSodDataset(Path(data))
     n = len(dataset) if count is None else min(count, len(dataset))

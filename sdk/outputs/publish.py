@@ -8,7 +8,7 @@ Key expressions (``<camera>`` sanitised to ``[A-Za-z0-9_.-]``):
 - ``mutualsense/<camera>/objects``: boxes, score, median distance (m), frame numbers, timestamps (JSON);
 - ``mutualsense/<camera>/stats``: the stream's counters and rates (JSON).
 
-The wire format and its JSON Schema are in :mod:`mutualsense.messages` and ``docs/results.md``.
+The wire format and its JSON Schema are in :mod:`mutualsense.outputs.messages` and ``docs/results.md``.
 ``eclipse-zenoh`` is imported lazily (``pip install "mutualsense[zenoh]"``).
 """
 
@@ -25,7 +25,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from mutualsense.errors import MissingDependencyError, MutualSenseError
-from mutualsense.messages import RESULTS_SCHEMA_VERSION, SaliencyMode, encode_objects, encode_saliency, encode_stats
+from mutualsense.outputs.messages import (
+    RESULTS_SCHEMA_VERSION,
+    SaliencyMode,
+    encode_objects,
+    encode_saliency,
+    encode_stats,
+)
 
 if TYPE_CHECKING:
     from mutualsense.pipeline import PipelineStats

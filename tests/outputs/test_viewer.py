@@ -22,10 +22,11 @@ import pytest
 from conftest import cli_in_process
 
 from mutualsense.errors import MutualSenseError
+from mutualsense.outputs.viewer import WebViewer
+from mutualsense.outputs.visualize import compose_panel
 from mutualsense.results import SaliencyResult, SalientObject
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.sources.synthetic import SyntheticSource
-from mutualsense.viewer import WebViewer, compose_panel
 
 COUNTERS = {"produced": 7, "processed": 5, "dropped_by_skew": 1, "dropped_by_backpressure": 1}
 STATS = {"fps": 14.5, "latency_p50_ms": 21.0, "latency_p95_ms": 35.5, "skew_median_abs_ms": 0.0, **COUNTERS}
@@ -196,8 +197,8 @@ def test_panel_fits_max_width_and_labels_objects() -> None:
 
 
 def test_stream_stats_feed_the_status_line() -> None:
-    from mutualsense.cli.stream import format_status, stream_stats
-    from mutualsense.pipeline import PipelineStats
+    from mutualsense.cli.stream import format_status
+    from mutualsense.pipeline import PipelineStats, stream_stats
 
     stats = stream_stats(PipelineStats(produced=10, processed=8, dropped_by_skew=2), [10, 20, 30], [-1.0, 3.0], 0.0)
     assert stats["latency_p50_ms"] == 20.0 and stats["skew_median_abs_ms"] == 2.0 and stats["processed"] == 8
@@ -296,8 +297,7 @@ def test_headless_chromium_shows_live_frames(tiny_bundle, tmp_path: Path) -> Non
             f"Debian chromium not installed (no {', '.join(missing)}): `make testdeps` installs it "
             "(apt-get install chromium chromium-driver)"
         )
-    from mutualsense.cli.stream import stream_stats
-    from mutualsense.pipeline import Stream
+    from mutualsense.pipeline import Stream, stream_stats
 
     stop, failure = threading.Event(), []
 

@@ -1,0 +1,52 @@
+"""A stream's exact counters and the statistics shown while it runs (rates, latency percentiles, skew)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PipelineStats", "stream_stats"]
+
+
+@dataclass
+class PipelineStats:
+    """Counters of one stream; ``produced == processed + dropped_by_skew + dropped_by_backpressure``."""
+
+    produced: int = 0
+    processed: int = 0
+    dropped_by_skew: int = 0
+    dropped_by_backpressure: int = 0
+    skew_flagged: int = 0
+    read_timeouts: int = 0
+    source_frame_gaps: int = 0
+    reconnects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def stream_stats(
+    stats: PipelineStats, latencies: Sequence[float], skews: Sequence[float], started: float
+) -> dict[str, Any]:
+    """What the status line and the web viewer show: rates, latency percentiles, skew, the exact counters.
+
+    Args:
+        stats: the stream's counters (``Stream.stats``).
+        latencies: recent total latencies in ms (the caller keeps a window, e.g. the last 300).
+        skews: recent colour − depth skews in ms.
+        started: ``time.monotonic()`` when the stream started.
+    """
+    elapsed = max(time.monotonic() - started, 1e-9)
+    p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if len(latencies) else (0.0, 0.0)
+    return {
+        "fps": stats.processed / elapsed,
+        "elapsed_s": elapsed,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+        "skew_median_abs_ms": float(np.median(np.abs(skews))) if len(skews) else 0.0,
+        **stats.as_dict(),
+    }
