@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -50,15 +52,25 @@ def stream(
         Literal["drop", "flag"], typer.Option(help="What to do with framesets over --max-skew-ms.")
     ] = "drop",
     save_overlay: Annotated[
-        Path | None, typer.Option(help="Folder for colour | depth | saliency pictures, one per result.")
+        Path | None,
+        typer.Option(
+            help="Folder for colour | depth | saliency pictures with the objects' boxes and distances, one per "
+            "result, written off the pipeline's path; existing pictures are never overwritten."
+        ),
     ] = None,
     view: Annotated[
         Literal["none", "web"],
         typer.Option(help="none (status line only) or web (a live page in the browser, see --port)."),
     ] = "none",
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port of --view web on 127.0.0.1 (0 = any free port).")
-    ] = 8765,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port of --view web (0 = any free port).")] = 8765,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Interface of --view web. Default 127.0.0.1: this machine only. 0.0.0.0 (or an address of this "
+            "machine) serves other machines, e.g. a laptop watching a robot; the printed URL then carries an "
+            "access token that every request needs."
+        ),
+    ] = None,
     publish: Annotated[
         Literal["none", "zenoh"],
         typer.Option(help="none, or zenoh: publish every result on mutualsense/<camera>/{saliency,objects,stats}."),
@@ -80,7 +92,8 @@ def stream(
     """Run a bundle on a camera, recording or synthetic source, with a live status line.
 
     Off a terminal (a log, systemd) a plain status line is printed every 5 seconds instead; the summary
-    at the end has lines of its own, or is one JSON object with --json.
+    at the end has lines of its own, or is one JSON object with --json. On a terminal, --view web keeps
+    serving after a recording ends (the page says so) until Ctrl-C.
 
     Capture runs in its own thread and never waits for inference: when the model is slower than
     the camera, the newest frameset wins and the others are counted as dropped.
@@ -92,10 +105,8 @@ def stream(
       [bold]mutualsense stream --bundle demo-fp32 --source camera --publish zenoh --zenoh-config peer.json5[/]
       (subscribe with examples/subscribe.py; message format: docs/results.md)
     """
-    import cv2
-
     from mutualsense.errors import MutualSenseError
-    from mutualsense.outputs.visualize import colorize_depth, overlay_saliency, side_by_side
+    from mutualsense.outputs.overlays import OverlayWriter
     from mutualsense.pipeline import Stream, stream_stats
 
     params.bundle_folder(bundle)
@@ -107,13 +118,16 @@ def stream(
         raise MutualSenseError("--camera-name names one camera, but several --source were given.", "drop it.")
     if publish == "zenoh":
         params.check_resolution(publish_size, "--publish-size")
+    if host is not None and view != "web":
+        raise MutualSenseError("--host is given without --view web.", "add --view web.")
     if save_overlay is not None:
         recordings = [("--source", params.recording_path(s)) for s in source]
         params.output_folder(save_overlay, "--save-overlay", [("--bundle", bundle), *recordings])
     console = Console(stderr=as_json)  # with --json, stdout holds only the JSON summary
-    # a fixed window, so a stream that runs for days keeps flat memory
+    # a fixed window, so a stream that runs for days keeps flat memory; all cameras, then each one (the viewer's)
     latencies: deque[float] = deque(maxlen=300)
     skews: deque[float] = deque(maxlen=300)
+    windows: dict[str, tuple[deque[float], deque[float]]] = {}
     st = Stream(bundle, sources=source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)
     viewer: WebViewer | None = None
     publishers: dict[str, ZenohPublisher] = {}
@@ -132,41 +146,46 @@ def stream(
     if view == "web":
         from mutualsense.outputs.viewer import WebViewer
 
-        viewer = WebViewer(port=port)
+        viewer = WebViewer(host=host or "127.0.0.1", port=port)
         console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")
+    overlays = OverlayWriter(save_overlay, per_camera_names=len(source) > 1) if save_overlay is not None else None
+    n = 0
     try:
         started = time.monotonic()
-        with st, StatusLine(console) as live:
+        with st, StatusLine(console) as live, overlays or contextlib.nullcontext():
             for n, result in enumerate(st, start=1):
                 latencies.append(result.latency_ms["total"])
                 skews.append(result.skew_ms)
-                if save_overlay is not None and (fs := result.frameset) is not None:
-                    depth = colorize_depth(fs.depth, fs.depth_scale)
-                    panel = side_by_side([fs.color, depth, overlay_saliency(fs.color, result.saliency)])
-                    prefix = f"{result.source}_" if len(st.cameras) > 1 else ""
-                    out = save_overlay / f"{prefix}frame_{result.color_frame_number:06d}.png"
-                    save_overlay.mkdir(parents=True, exist_ok=True)  # at the first result: a failed start writes none
-                    cv2.imwrite(str(out), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
+                if overlays is not None and result.frameset is not None:
+                    overlays.submit(result)  # composed and written in the writer's thread
                 stats = stream_stats(st.stats, latencies, skews, started)
                 live.update(format_status(stats))
                 if viewer is not None:
-                    viewer.update(result, stats)
+                    lat, skw = windows.setdefault(result.source, (deque(maxlen=300), deque(maxlen=300)))
+                    lat.append(result.latency_ms["total"])
+                    skw.append(result.skew_ms)
+                    viewer.update(result, stream_stats(st.camera_stats[result.source], lat, skw, started))
                 if result.source in publishers:
                     publishers[result.source].publish(result, st.camera_stats[result.source])
                 if max_frames is not None and n >= max_frames:
                     break
+        cameras = {name: cam_stats.as_dict() for name, cam_stats in st.camera_stats.items()}
+        summary = summary_dict(stream_stats(st.stats, latencies, skews, started), cameras, st.advice())
+        if as_json:
+            print_json(summary)
+        else:
+            for line in summary_lines(summary):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if viewer is not None and sys.stdin.isatty() and console.is_terminal:
+            reached = max_frames is not None and n >= max_frames
+            why = f"--max-frames {max_frames} reached" if reached else "the source ended"
+            console.print(f"the stream ended ({why}); the web view stays at {viewer.url} until Ctrl-C")
+            viewer.serve_until_interrupted(f"{why} after {n} results")
     finally:
         if viewer is not None:
             viewer.stop()
         for publisher in publishers.values():
             publisher.close()
-    cameras = {name: cam_stats.as_dict() for name, cam_stats in st.camera_stats.items()}
-    summary = summary_dict(stream_stats(st.stats, latencies, skews, started), cameras, st.advice())
-    if as_json:
-        print_json(summary)
-    else:
-        for line in summary_lines(summary):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 stream.__doc__ = with_appendix(stream.__doc__, "Sources:", SOURCE_SPEC_HELP)
