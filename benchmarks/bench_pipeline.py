@@ -15,24 +15,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import MemorySource, write_result  # noqa: E402
+from common import SAMPLE, MemorySource, sample_framesets, write_result  # noqa: E402
 
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.pipeline import Stream
 from mutualsense.preprocess import preprocess
-from mutualsense.sources import FrameSet, Recording, Source
+from mutualsense.sources import Recording, Source
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "data" / "sample.db3"
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline_cpu.json"
-
-
-def sample_framesets() -> list[FrameSet]:
-    """The sample recording, decoded once."""
-    with Recording(SAMPLE) as rec:
-        return list(rec)
 
 
 def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:

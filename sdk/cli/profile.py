@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
+from mutualsense.cli.options import BackendOption, MaxSkewOption, SkewPolicyOption
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -148,9 +149,7 @@ def profile(
     ] = None,
     frames: Annotated[int, typer.Option(min=1, help="Results (or --backend-only iterations) to measure.")] = 300,
     warmup: Annotated[int, typer.Option(min=0, help="Results (or iterations) to discard first.")] = 10,
-    backend: Annotated[
-        Literal["ort", "tensorrt"], typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")
-    ] = "ort",
+    backend: BackendOption = "ort",
     out: Annotated[Path | None, typer.Option(help="Folder for profile.json and the plots (*.png).")] = None,
     backend_only: Annotated[
         bool, typer.Option("--backend-only", help="Time bare inference calls only (like trtexec): no source.")
@@ -158,12 +157,8 @@ def profile(
     threads: Annotated[
         int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads (default: all cores).")
     ] = None,
-    max_skew_ms: Annotated[
-        float | None, typer.Option(min=0.0, help="RGB-depth timestamp skew limit in ms (default: no limit).")
-    ] = None,
-    skew_policy: Annotated[
-        Literal["drop", "flag"], typer.Option(help="What to do with framesets over --max-skew-ms.")
-    ] = "drop",
+    max_skew_ms: MaxSkewOption = None,
+    skew_policy: SkewPolicyOption = "drop",
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write plots into --out (needs matplotlib).")
     ] = True,

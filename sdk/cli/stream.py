@@ -15,6 +15,7 @@ from rich.console import Console
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
+from mutualsense.cli.options import BackendOption, MaxSkewOption, SkewPolicyOption
 from mutualsense.cli.status import StatusLine, print_json, summary_dict, summary_lines
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
@@ -39,18 +40,12 @@ def stream(
         list[str],
         typer.Option(help="Where frames come from (see below); repeat it for several cameras on one backend."),
     ] = ["camera"],  # noqa: B006 - typer reads the default, nothing mutates it
-    backend: Annotated[
-        Literal["ort", "tensorrt"], typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")
-    ] = "ort",
+    backend: BackendOption = "ort",
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many results (default: until the source ends).")
     ] = None,
-    max_skew_ms: Annotated[
-        float | None, typer.Option(min=0.0, help="RGB-depth timestamp skew limit in ms (default: no limit).")
-    ] = None,
-    skew_policy: Annotated[
-        Literal["drop", "flag"], typer.Option(help="What to do with framesets over --max-skew-ms.")
-    ] = "drop",
+    max_skew_ms: MaxSkewOption = None,
+    skew_policy: SkewPolicyOption = "drop",
     save_overlay: Annotated[
         Path | None,
         typer.Option(

@@ -431,7 +431,7 @@ def _has_overlay(folder: Path) -> Callable[[str], bool]:
     def ready(_: str) -> bool:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if folder.exists() and any(folder.glob("*.png")):
+            if folder.exists() and any(folder.glob("*.jpg")):
                 return True
             time.sleep(0.1)
         return False

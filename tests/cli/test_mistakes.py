@@ -166,6 +166,7 @@ CASES = [
         "stream --bundle bundle --source synthetic --source synthetic?seed=2 --camera-name left",
         "--camera-name names one camera",
     ),
+    case("stream: --host without --view web", "stream --bundle bundle --host 0.0.0.0", "--host is given without"),
     case("stream: bundle missing", "stream --bundle nope", "--bundle nope does not exist", "mutualsense export"),
     case("stream: bundle is a file", "stream --bundle afile", "--bundle afile is a file", setup=(file("afile"),)),
     case("stream: folder without a manifest", "stream --bundle empty", "no manifest.json", setup=(folder("empty"),)),
