@@ -90,6 +90,9 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     ]
     if len(s["cameras"]) > 1:
         lines += [f"  {name}: {_counters_line(c)}" for name, c in s["cameras"].items()]
+    if "overlay_pictures" in s:
+        pictures = s["overlay_pictures"]
+        lines.append(f"overlay pictures: {pictures['written']} written to {pictures['folder']}")
     lines += [f"advice: {tip}" for tip in s["advice"]]
     return lines
 

@@ -166,6 +166,8 @@ def stream(
                     break
         cameras = {name: cam_stats.as_dict() for name, cam_stats in st.camera_stats.items()}
         summary = summary_dict(stream_stats(st.stats, latencies, skews, started), cameras, st.advice())
+        if overlays is not None:
+            summary["overlay_pictures"] = {"folder": str(save_overlay), "written": overlays.written}
         if as_json:
             print_json(summary)
         else:

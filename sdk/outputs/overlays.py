@@ -135,9 +135,6 @@ class OverlayWriter:
         self.written += 1
 
     def _run(self) -> None:
-        # Below the pipeline's threads: on a busy CPU the pictures wait, not the inference (Linux: per thread).
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         while (result := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: submit() reports the error
