@@ -9,14 +9,16 @@ other than inference (align, preprocess, postprocess) per frameset at 640×480.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
-from common import SAMPLE, MemorySource, sample_framesets, write_result  # noqa: E402
+from common import SAMPLE, MemorySource, cpu_name, sample_framesets, write_result  # noqa: E402
 
+import mutualsense.pipeline.stream as pipeline_stream
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
 from mutualsense.export import DEMO_WEIGHTS
@@ -43,11 +45,22 @@ def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+@contextmanager
+def spinning_backend() -> Iterator[None]:
+    """The pipeline's ONNX Runtime session with spin-waiting threads (ONNX Runtime's default), for comparison."""
+    saved = pipeline_stream.open_backend
+    pipeline_stream.open_backend = lambda *args, spin=None: saved(*args, spin=True)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        pipeline_stream.open_backend = saved
+
+
 def pipeline(
-    bundle: Bundle, source: str | Source, seconds: float, threads: int
+    bundle: Bundle, source: str | Source, seconds: float, threads: int, spin: bool = False
 ) -> tuple[float, dict[str, list[float]], dict[str, int]]:
     stages: dict[str, list[float]] = {k: [] for k in ("align", "preprocess", "inference", "postprocess", "total")}
-    with Stream(bundle, source, threads=threads) as stream:
+    with spinning_backend() if spin else nullcontext(), Stream(bundle, source, threads=threads) as stream:
         it = iter(stream)
         for _ in range(5):
             next(it)
@@ -98,10 +111,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / "fp32", precision="fp32", eval_count=0)
         configs = {}
-        for threads in (2, 1):  # ONNX Runtime on both cores, or one core left to capture (the pipeline's default)
+        # ONNX Runtime on both cores, the same with its threads spin-waiting in the pipeline too (its
+        # default, which the pipeline turns off), or one core left to capture (the pipeline's default)
+        for threads, spin in ((2, False), (2, True), (1, False)):
             bare = bare_backend(bundle, args.seconds, threads)
-            rate, stages, counters = pipeline(bundle, MemorySource(sample_framesets()), args.seconds, threads)
-            configs[f"ort {threads} thread{'s' if threads > 1 else ''}"] = (bare, rate, stages, counters)
+            rate, stages, counters = pipeline(bundle, MemorySource(sample_framesets()), args.seconds, threads, spin)
+            name = f"ort {threads} thread{'s' if threads > 1 else ''}{', pipeline spinning' if spin else ''}"
+            configs[name] = (bare, rate, stages, counters)
         file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
         replay = replay_only(args.seconds)
         serial = stage_costs(bundle)
@@ -126,10 +142,12 @@ def main() -> None:
 
     result = {
         "benchmark": "pipeline on examples/data/sample.db3 (colour 640x480, depth 424x240), demo fp32 bundle, ORT CPU",
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": 2},
+        "machine": {"cpu": cpu_name(), "cores": 2},
         "date": time.strftime("%Y-%m-%d"),
         "source_for_ratio": "the sample's framesets decoded once and replayed from memory (pipeline overhead only)",
-        "targets": {"ratio_pipeline_vs_bare_min": 0.9, "non_inference_p95_ms_max": 5.0},
+        "targets": {"ratio_pipeline_vs_bare_min_ort_2_threads": 0.75, "non_inference_p95_ms_max": 5.0},
+        "note": "the bare backend keeps ONNX Runtime's default (spin-waiting threads); the CPU may be shared "
+        "with other work while this runs, so compare within one file",
         "configs": {name: summary(*values) for name, values in configs.items()},
         "pipeline_results_per_s_decoding_the_recording_ort_1_thread": file_rate,
         "recording_replay_alone_framesets_per_s": replay,

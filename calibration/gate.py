@@ -7,13 +7,10 @@ binarised output is the reference mask for both precisions, so the drop measures
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 
 from mutualsense.calibration.quantize import (
@@ -24,12 +21,13 @@ from mutualsense.calibration.quantize import (
     quantize_int8,
     resolve_quantizer,
 )
-from mutualsense.calibration.set import RECORDING_SUFFIXES, CalibrationSet, iter_recording_frames
+from mutualsense.calibration.set import CalibrationSet
 from mutualsense.errors import MutualSenseError
-from mutualsense.evaluation import EVAL_SEED, LabelledFrame, backend_predictor, evaluate_predictor, iter_frames
+from mutualsense.evaluation.data import EVAL_SEED, LabelledFrame, labelled_frames, parse_data_spec
 from mutualsense.evaluation.metrics import Scores
+from mutualsense.evaluation.scoring import backend_predictor, evaluate_predictor
 from mutualsense.export.onnx_graph import OrtSession
-from mutualsense.preprocess import InputSpec, preprocess_depth, preprocess_rgb
+from mutualsense.preprocess import InputSpec
 
 __all__ = ["DEFAULT_MAX_DROP", "AccuracyGateError", "GateResult", "held_out_frames", "quantize_gated"]
 
@@ -46,26 +44,21 @@ def held_out_frames(
     """The held-out frames and a description for the manifest.
 
     Args:
-        data: ``"synthetic"``, a dataset folder, or a ``.db3``/``.bag`` recording (needs ``fp32``
-            to make the reference masks).
+        data: a data spec (:func:`~mutualsense.evaluation.data.parse_data_spec`): ``synthetic`` (seed
+            ``EVAL_SEED`` unless the spec names one), a dataset folder, or recordings (which need ``fp32``
+            for the reference masks).
         count: generated scenes, or at most this many dataset images / recording framesets.
     """
-    if str(data) == "synthetic":
-        return list(iter_frames("synthetic", count, EVAL_SEED, spec)), {"data": "synthetic", "seed": EVAL_SEED}
-    path = Path(data).expanduser()
-    if path.is_file() and path.suffix in RECORDING_SUFFIXES:
-        if fp32 is None:
-            raise ValueError("recordings need the fp32 model for reference masks")
-        from mutualsense.evaluation import sigmoid
-
-        predict = backend_predictor(OrtSession(fp32), batch)
-        frames = []
-        for color, depth, scale in itertools.islice(iter_recording_frames(path, spec), count):
-            r, d = preprocess_rgb(color, spec)[None], preprocess_depth(depth, scale, spec)[None]
-            mask = sigmoid(predict(r, d)[0, 0]) > 0.5
-            frames.append(LabelledFrame(color, depth, scale, "metric", mask.astype(np.uint8) * 255))
-        return frames, {"data": str(path), "reference": "fp32 output > 0.5 (recordings carry no ground truth)"}
-    return list(iter_frames(str(path), count, 0, spec)), {"data": str(path)}
+    parsed = parse_data_spec(data)
+    if parsed.kind == "recordings" and fp32 is None:
+        raise ValueError("recordings need the fp32 model for reference masks")
+    reference = backend_predictor(OrtSession(fp32), batch) if parsed.kind == "recordings" and fp32 else None
+    frames = list(labelled_frames(parsed, spec, count, EVAL_SEED, reference))
+    if parsed.kind == "synthetic":
+        return frames, {"data": parsed.text, "seed": parsed.resolve(count, EVAL_SEED)[1]}
+    if parsed.kind == "recordings":
+        return frames, {"data": str(parsed.path), "reference": "fp32 output > 0.5 (recordings carry no ground truth)"}
+    return frames, {"data": str(parsed.path)}
 
 
 def scores_of(model: onnx.ModelProto, frames: list[LabelledFrame], spec: InputSpec, batch: int) -> Scores:

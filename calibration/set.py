@@ -1,10 +1,10 @@
 """Calibration sets: paired RGB-D model inputs, preprocessed by the runtime's own code path, in one ``.npz``.
 
 A set is built from generated scenes (``"synthetic"``), an RGB-D SOD dataset folder, or RealSense
-recordings (``.db3``/``.bag``, or a folder of them). Recordings are aligned into the model grid with
-:class:`~mutualsense.align.DepthAligner` and preprocessed with ``preprocess_rgb``/``preprocess_depth``,
-exactly as ``Stream.prepare`` does on the robot; datasets and generated scenes go through
-:func:`~mutualsense.preprocess.preprocess` as evaluation does.
+recordings (``.db3``/``.bag``, or a folder of them): the data spec of
+:func:`~mutualsense.evaluation.data.parse_data_spec`. Recording framesets are aligned and preprocessed
+by the stream's own :class:`~mutualsense.pipeline.prepare.FramePreparer`; datasets and generated scenes
+go through :func:`~mutualsense.preprocess.preprocess` as evaluation does.
 
 The file holds ``rgb`` [N,3,H,W] and ``depth`` [N,1,H,W] float32 plus ``manifest`` (JSON text): the
 count, the seed, every source with its SHA-256, the input spec and a hash of the arrays, so
@@ -27,13 +27,13 @@ import numpy as np
 from mutualsense import __version__
 from mutualsense.bundle import sha256_file
 from mutualsense.errors import DataError
-from mutualsense.preprocess import InputSpec, preprocess, preprocess_depth, preprocess_rgb
+from mutualsense.evaluation.data import labelled_frames, parse_data_spec, recording_framesets
+from mutualsense.preprocess import InputSpec, preprocess
 
 __all__ = [
     "FORMAT",
     "CalibrationSet",
     "build_calibration_set",
-    "iter_recording_frames",
     "iter_recording_inputs",
     "load_calibration_set",
     "rebuild_calibration_set",
@@ -42,7 +42,6 @@ __all__ = [
 
 FORMAT = "mutualsense.calibration"
 VERSION = 1
-RECORDING_SUFFIXES = (".db3", ".bag")
 
 
 @dataclass
@@ -83,31 +82,10 @@ def _arrays_sha256(rgb: np.ndarray, depth: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def iter_recording_frames(path: Path, spec: InputSpec) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
-    """Every frameset of a recording as (colour, raw depth aligned into the model grid, depth scale),
-    aligned exactly as ``Stream.prepare`` does (same :class:`DepthAligner` calls)."""
-    from mutualsense.align import DepthAligner
-    from mutualsense.sources import Recording, SourceEnded
-
-    grid = (spec.height, spec.width)
-    aligner: DepthAligner | None = None
-    with Recording(path) as rec:
-        while True:
-            try:
-                fs = rec.read(5000)
-            except SourceEnded:
-                return
-            if fs is None:
-                return
-            if aligner is None or not aligner.matches_frameset(fs, grid):
-                aligner = DepthAligner(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid)
-            yield fs.color, aligner(fs.depth, fs.depth_scale), fs.depth_scale
-
-
-def iter_recording_inputs(path: Path, spec: InputSpec) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Every frameset of a recording as model inputs ((3,h,w), (1,h,w)), preprocessed like ``Stream.prepare``."""
-    for color, depth, scale in iter_recording_frames(path, spec):
-        yield preprocess_rgb(color, spec), preprocess_depth(depth, scale, spec)
+def iter_recording_inputs(paths: tuple[Path, ...], spec: InputSpec) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every frameset of the recordings as model inputs ((3,h,w), (1,h,w)), prepared as a stream does."""
+    for _, prepared in recording_framesets(paths, spec):
+        yield prepared.rgb[0], prepared.depth[0]
 
 
 def _reservoir(
@@ -128,10 +106,6 @@ def _reservoir(
     return [item for _, item in kept], seen
 
 
-def _recordings_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix in RECORDING_SUFFIXES and p.is_file())
-
-
 def _from_dataset(folder: Path, count: int, seed: int, spec: InputSpec) -> tuple[list[Any], list[dict[str, Any]]]:
     from mutualsense.evaluation.datasets import RgbdSodDataset
 
@@ -143,7 +117,7 @@ def _from_dataset(folder: Path, count: int, seed: int, spec: InputSpec) -> tuple
         sample = dataset[i]
         r, d = preprocess(sample.rgb, sample.depth, None, spec, "normalized")
         inputs.append((r[0], d[0]))
-        for p in dataset._paths[dataset.names[i]][:2]:  # colour and depth images (the masks are not used)
+        for p in dataset.paths(dataset.names[i])[:2]:  # colour and depth images (the masks are not used)
             h.update(p.name.encode())
             h.update(sha256_file(p).encode())
     source = {
@@ -168,40 +142,23 @@ def build_calibration_set(data: str | os.PathLike[str], count: int, spec: InputS
     """
     if count < 1:
         raise DataError(f"a calibration set needs at least one sample (got {count}).", "pass --samples 64 or more.")
-    rng = np.random.default_rng(seed)
+    parsed = parse_data_spec(data)
+    wanted, seed = parsed.resolve(count, seed)
+    count = count if wanted is None else wanted
     sources: list[dict[str, Any]]
-    if str(data) == "synthetic":
-        from mutualsense.evaluation import iter_frames
-
+    if parsed.kind == "synthetic":
         inputs = []
-        for f in iter_frames("synthetic", count, seed, spec):
+        for f in labelled_frames(parsed, spec, count, seed):
             r, d = preprocess(f.rgb, f.depth, f.depth_scale, spec, f.encoding)
             inputs.append((r[0], d[0]))
         sources = [{"kind": "synthetic", "seed": seed, "sha256": None, "generator": f"mutualsense {__version__}"}]
+    elif parsed.kind == "recordings":
+        inputs, seen = _reservoir(iter_recording_inputs(parsed.recordings, spec), count, np.random.default_rng(seed))
+        sources = [{"kind": "recording", "path": str(p), "sha256": sha256_file(p)} for p in parsed.recordings]
+        sources[0]["framesets_seen"] = seen
     else:
-        path = Path(data).expanduser()
-        if path.is_file() and path.suffix in RECORDING_SUFFIXES:
-            recordings = [path]
-        elif path.is_dir() and _recordings_in(path):
-            recordings = _recordings_in(path)
-        elif path.is_dir():
-            recordings = []
-        else:
-            raise DataError(
-                f"calibration data {str(data)!r} is not 'synthetic', a dataset folder or a .db3/.bag recording.",
-                "pass --data synthetic, an RGB-D SOD dataset folder, or a recording (`mutualsense record`).",
-            )
-        if recordings:
-
-            def all_frames() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-                for rec in recordings:
-                    yield from iter_recording_inputs(rec, spec)
-
-            inputs, seen = _reservoir(all_frames(), count, rng)
-            sources = [{"kind": "recording", "path": str(p), "sha256": sha256_file(p)} for p in recordings]
-            sources[0]["framesets_seen"] = seen
-        else:
-            inputs, sources = _from_dataset(path, count, seed, spec)
+        assert parsed.path is not None
+        inputs, sources = _from_dataset(parsed.path, count, seed, spec)
     if not inputs:
         raise DataError(f"calibration data {data} delivered no frames.", "check the recording or dataset folder.")
     rgb = np.stack([r for r, _ in inputs]).astype(np.float32)

@@ -6,6 +6,13 @@ deprojected with the depth intrinsics, moved by the depth→colour extrinsics, p
 colour intrinsics scaled to the output grid, and z-buffered (nearest wins): one vectorised pass
 whose per-pixel rays are computed once per camera configuration.
 
+Only the depth pixels that can land in the colour view are processed: a D4xx depth stream sees
+wider than its colour stream (87° vs 69° across), so at 848×480 depth into a 640×480 colour view
+about half the columns and a third of the rows never land. The window is computed once per
+calibration for every depth from ``_GUARD_M`` outwards (a point's projection moves monotonically
+with its depth, so the range at ``_GUARD_M`` and at infinity bounds it); a frame with a valid depth
+nearer than that outside the window falls back to the whole image, so the result never changes.
+
 Lens distortion is ignored (the D4xx depth stream reports none, and the colour stream's
 Brown–Conrady terms are small at the model's resolution).
 """
@@ -19,9 +26,36 @@ import numpy as np
 
 from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics
 
-__all__ = ["DepthAligner"]
+__all__ = ["AlignTables", "DepthAligner"]
 
 _KERNEL = np.ones((3, 3), np.uint8)
+_FAR = np.iinfo(np.uint16).max
+_GUARD_M = 0.1  # depths nearer than this may land anywhere: checked per frame (D4xx minimum range ≈ 0.1–0.3 m)
+
+
+@dataclass(frozen=True)
+class AlignTables:
+    """What a device implementation of :class:`DepthAligner` needs (``export/plugin/frame_math.h``).
+
+    Attributes:
+        rays: [3, rows, cols] float32, R·(normalised ray) of the sampled depth pixels depth[r·step_y, c·step_x].
+        step_x, step_y: the depth image's sampling steps.
+        translation: depth→colour translation (metres), float32.
+        fx, fy, cx, cy: colour intrinsics on the output grid (cx, cy with the half-pixel shift), float32.
+        out_size: (height, width) of the output grid.
+        fill: whether empty output pixels take their nearest 3×3 neighbour.
+    """
+
+    rays: np.ndarray
+    step_x: int
+    step_y: int
+    translation: tuple[float, float, float]
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    out_size: tuple[int, int]
+    fill: bool
 
 
 @dataclass(frozen=True)
@@ -66,36 +100,130 @@ class DepthAligner:
         )
         rays = np.stack([(u - di.ppx) / di.fx, (v - di.ppy) / di.fy, np.ones_like(u)])
         rot = np.asarray(depth_to_color.rotation, dtype=np.float64).reshape(3, 3)
-        self._rays = np.einsum("ij,jhw->ihw", rot, rays).astype(np.float32)  # p_color = z * (R r) + t
+        rays = np.einsum("ij,jhw->ihw", rot, rays).astype(np.float32)  # p_color = z * (R r) + t
         self._t = [np.float32(c) for c in depth_to_color.translation]
         # colour pixel (x, y) covers [x, x+1) × [y, y+1); the output grid covers the colour image
         self._fx, self._fy = np.float32(ci.fx * sx), np.float32(ci.fy * sy)
         self._cx, self._cy = np.float32((ci.ppx + 0.5) * sx), np.float32((ci.ppy + 0.5) * sy)
         self._shape = (h_out, w_out)
         self._depth_shape = (di.height, di.width)
+        self._window = self._landing_window(rays)
+        r0, r1, c0, c1 = self._window
+        self._rays_all = rays
+        self._rays_window = np.ascontiguousarray(rays[:, r0:r1, c0:c1])
+        self._guard_scale: float | None = None
+        self._guard_raw = 0
+
+    def _landing_window(self, rays: np.ndarray) -> tuple[int, int, int, int]:
+        """Rows r0:r1, columns c0:c1 of the sampled grid holding every pixel that can land at depth ≥ _GUARD_M."""
+        rx, ry, rz = (r.astype(np.float64) for r in rays)
+        tx, ty, tz = (float(t) for t in self._t)
+        h, w = self._shape
+        ahead = (rz > 0) & (_GUARD_M * rz + tz > 0)  # in front of the colour camera for every depth ≥ guard
+        with np.errstate(divide="ignore", invalid="ignore"):
+            near = [
+                float(self._fx) * (_GUARD_M * rx + tx) / (_GUARD_M * rz + tz) + float(self._cx),
+                float(self._fy) * (_GUARD_M * ry + ty) / (_GUARD_M * rz + tz) + float(self._cy),
+            ]
+            far = [float(self._fx) * rx / rz + float(self._cx), float(self._fy) * ry / rz + float(self._cy)]
+        # x(z) = (a z + b) / (c z + d) is monotonic where c z + d > 0: its range is between the two ends
+        inside_x = (np.minimum(near[0], far[0]) < w + 1) & (np.maximum(near[0], far[0]) >= -1)
+        inside_y = (np.minimum(near[1], far[1]) < h + 1) & (np.maximum(near[1], far[1]) >= -1)
+        can = ~ahead | (inside_x & inside_y)  # behind or straddling: keep (never happens with real cameras)
+        rows, cols = np.flatnonzero(can.any(axis=1)), np.flatnonzero(can.any(axis=0))
+        if rows.size == 0:
+            return 0, 0, 0, 0
+        return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+    @property
+    def tables(self) -> AlignTables:
+        """The per-calibration tables, for a device implementation (the same numbers this aligner uses)."""
+        t0, t1, t2 = (float(t) for t in self._t)
+        return AlignTables(
+            rays=self._rays_all,
+            step_x=self._step_x,
+            step_y=self._step_y,
+            translation=(t0, t1, t2),
+            fx=float(self._fx),
+            fy=float(self._fy),
+            cx=float(self._cx),
+            cy=float(self._cy),
+            out_size=self._shape,
+            fill=self._fill,
+        )
 
     def matches_frameset(self, fs: FrameSet, out_size: tuple[int, int]) -> bool:
         """Whether this aligner was built for ``fs``'s cameras and this output grid."""
         return self.key == _Key(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, out_size)
 
+    def _near_outside(self, depth: np.ndarray, depth_scale: float) -> bool:
+        """Whether a valid depth nearer than _GUARD_M lies outside the landing window (then it may land)."""
+        if self._guard_scale != depth_scale:
+            self._guard_scale = depth_scale
+            self._guard_raw = int(np.ceil(_GUARD_M / depth_scale)) if depth_scale > 0 else _FAR + 1
+        if self._guard_raw <= 1:
+            return False
+        # the window in the full depth image (checking its unsampled pixels too only costs a needless fallback)
+        r0, r1, c0, c1 = self._window
+        top, bottom = r0 * self._step_y, (r1 - 1) * self._step_y + 1
+        left, right = c0 * self._step_x, (c1 - 1) * self._step_x + 1
+        upper = min(self._guard_raw - 1, _FAR)
+        for part in (depth[:top], depth[bottom:], depth[top:bottom, :left], depth[top:bottom, right:]):
+            if part.size and cv2.countNonZero(cv2.inRange(part, 1, upper)):
+                return True
+        return False
+
     def __call__(self, depth: np.ndarray, depth_scale: float) -> np.ndarray:
         if depth.shape != self._depth_shape:
             raise ValueError(f"depth is {depth.shape}, the aligner was built for {self._depth_shape}")
-        d = depth[:: self._step_y, :: self._step_x]
-        z = d.astype(np.float32) * np.float32(depth_scale)
-        pz = z * self._rays[2] + self._t[2]
-        keep = (d > 0) & (pz > 1e-6)
-        inv = np.divide(np.float32(1.0), pz, out=np.zeros_like(pz), where=keep)
-        x = np.floor((z * self._rays[0] + self._t[0]) * inv * self._fx + self._cx).astype(np.int32)
-        y = np.floor((z * self._rays[1] + self._t[1]) * inv * self._fy + self._cy).astype(np.int32)
+        sampled = depth[:: self._step_y, :: self._step_x]
+        if self._near_outside(depth, depth_scale):
+            d, rays = sampled, self._rays_all
+        else:
+            r0, r1, c0, c1 = self._window
+            d, rays = sampled[r0:r1, c0:c1], self._rays_window
         h, w = self._shape
-        keep &= (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        out = np.full((h, w), np.iinfo(np.uint16).max, dtype=np.uint16)
-        np.minimum.at(out.reshape(-1), (y * w + x)[keep], d[keep])
+        out = np.full((h, w), _FAR, dtype=np.uint16)
+        if d.size:
+            idx, values = self._project(np.ascontiguousarray(d), rays, depth_scale)
+            np.minimum.at(out.reshape(-1), idx, values)
         if self._fill:
-            nearness = np.iinfo(np.uint16).max - out  # 0 where nothing landed
+            nearness = _FAR - out  # 0 where nothing landed
             grown = cv2.dilate(nearness, _KERNEL)
             holes = (nearness == 0) & (grown > 0)
-            out[holes] = np.iinfo(np.uint16).max - grown[holes]
-        out[out == np.iinfo(np.uint16).max] = 0
+            out[holes] = _FAR - grown[holes]
+        out[out == _FAR] = 0
         return out
+
+    def _project(self, d: np.ndarray, rays: np.ndarray, depth_scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Flat output indices and raw depths of the samples ``d`` (rays ``rays``) that land in the grid."""
+        z = d.astype(np.float32)
+        z *= np.float32(depth_scale)
+        pz = z * rays[2]
+        pz += self._t[2]
+        keep = d > 0
+        keep &= pz > 1e-6
+        h, w = self._shape
+        # same float32 operations, in the same order, as the straightforward form: identical pixels
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            inv = np.divide(np.float32(1.0), pz, out=pz)
+            x = z * rays[0]
+            x += self._t[0]
+            x *= inv
+            x *= self._fx
+            x += self._cx
+            keep &= x >= 0
+            keep &= x < w
+            y = z * rays[1]
+            y += self._t[1]
+            y *= inv
+            y *= self._fy
+            y += self._cy
+            keep &= y >= 0
+            keep &= y < h
+            # kept coordinates are ≥ 0, where truncation is floor
+            idx = y.astype(np.int32)
+            idx *= w
+            idx += x.astype(np.int32)
+        kept = np.flatnonzero(keep)
+        return idx.reshape(-1).take(kept), d.reshape(-1).take(kept)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "BackendStateError",
     "BundleError",
     "summarize_schema_errors",
     "CheckpointError",
@@ -84,3 +85,7 @@ class EngineError(MutualSenseError):
 
 class PluginError(MutualSenseError):
     """The CDA TensorRT plugin library is missing or cannot be loaded."""
+
+
+class BackendStateError(MutualSenseError, RuntimeError):
+    """A backend was used outside its ``with`` block: ``infer`` before it was entered or after it closed."""

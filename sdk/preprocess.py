@@ -11,13 +11,22 @@ nearness directly (``encoding="normalized"``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-__all__ = ["DepthEncoding", "InputSpec", "preprocess", "preprocess_depth", "preprocess_rgb"]
+__all__ = [
+    "DepthEncoding",
+    "InputSpec",
+    "depth_table",
+    "preprocess",
+    "preprocess_depth",
+    "preprocess_rgb",
+    "rgb_table",
+]
 
 DepthEncoding = Literal["metric", "normalized"]
 
@@ -53,19 +62,30 @@ class InputSpec:
         return cls(**d)
 
 
-def preprocess_rgb(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(H, W, 3) uint8 RGB → (3, h, w) float32, resized and normalised."""
+def preprocess_rgb(rgb: np.ndarray, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → (3, h, w) float32, resized and normalised.
+
+    ``out`` (a (3, h, w) float32 array, e.g. one image of a batch tensor) receives the result
+    instead of a new array. The resize stays in uint8; each channel is then normalised through a
+    256-entry table written straight into its plane of the output (no float image, no transpose).
+    """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"colour must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+    out = _output(out, (3, spec.height, spec.width))
     if rgb.shape[:2] != (spec.height, spec.width):
         rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
-    scale = np.asarray(spec.rgb_std, np.float32) * 255.0
-    out = (rgb.astype(np.float32) - np.asarray(spec.rgb_mean, np.float32) * 255.0) / scale
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    table = rgb_table(spec)
+    for c, channel in enumerate(cv2.split(rgb)):
+        cv2.LUT(channel, table[c], dst=out[c])
+    return out
 
 
 def preprocess_depth(
-    depth: np.ndarray, depth_scale: float | None, spec: InputSpec, encoding: DepthEncoding = "metric"
+    depth: np.ndarray,
+    depth_scale: float | None,
+    spec: InputSpec,
+    encoding: DepthEncoding = "metric",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """(H, W) raw depth → (1, h, w) float32 nearness, standardised.
 
@@ -74,26 +94,80 @@ def preprocess_depth(
         depth_scale: metres per raw unit (``encoding="metric"``); ignored for ``"normalized"``.
         encoding: ``"metric"`` for cameras and recordings, ``"normalized"`` for dataset images that
             already store nearness (near = bright).
+        out: a (1, h, w) float32 array to write into instead of a new one.
+
+    8- and 16-bit images go through a table of every raw value (built once per depth scale and
+    spec); the nearest-neighbour resize commutes with the per-pixel map, so it runs first, on the
+    raw values.
     """
     if depth.ndim != 2:
         raise ValueError(f"depth must be (H, W), got {depth.shape}")
-    valid = depth > 0
+    _check_encoding(depth_scale, encoding)
+    out = _output(out, (1, spec.height, spec.width))
+    size = (spec.width, spec.height)
+    if depth.dtype in (np.uint8, np.uint16):
+        if depth.shape != (spec.height, spec.width):
+            depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+        np.take(depth_table(depth.dtype.str, depth_scale, spec, encoding), depth, out=out[0])
+        return out
+    near = _standardised_nearness(depth, depth_scale, spec, encoding)
+    out[0] = near if near.shape == out.shape[1:] else cv2.resize(near, size, interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def _output(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, np.float32)
+    if out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be {shape} float32, got {out.shape} {out.dtype}")
+    return out
+
+
+def _check_encoding(depth_scale: float | None, encoding: str) -> None:
     if encoding == "metric":
         if depth_scale is None or depth_scale <= 0:
             raise ValueError(f"metric depth needs a positive depth_scale, got {depth_scale}")
+    elif encoding != "normalized":
+        raise ValueError(f"encoding must be 'metric' or 'normalized', got {encoding!r}")
+
+
+def _standardised_nearness(
+    depth: np.ndarray, depth_scale: float | None, spec: InputSpec, encoding: DepthEncoding
+) -> np.ndarray:
+    """The per-pixel map raw depth → standardised nearness (float32), the definition the tables hold."""
+    valid = depth > 0
+    if encoding == "metric":
         metres = depth.astype(np.float32) * np.float32(depth_scale)
         near = (spec.depth_max_m - np.clip(metres, spec.depth_min_m, spec.depth_max_m)) / (
             spec.depth_max_m - spec.depth_min_m
         )
-    elif encoding == "normalized":
+    else:
         top = 255.0 if depth.dtype == np.uint8 else float(np.iinfo(depth.dtype).max) if depth.dtype.kind == "u" else 1.0
         near = depth.astype(np.float32) / np.float32(top)
-    else:
-        raise ValueError(f"encoding must be 'metric' or 'normalized', got {encoding!r}")
     near = np.where(valid, near, np.float32(0.0)).astype(np.float32)
-    if near.shape != (spec.height, spec.width):
-        near = cv2.resize(near, (spec.width, spec.height), interpolation=cv2.INTER_NEAREST)
-    return ((near - spec.depth_mean) / spec.depth_std)[None].astype(np.float32)
+    return ((near - spec.depth_mean) / spec.depth_std).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def depth_table(
+    dtype: str, depth_scale: float | None, spec: InputSpec, encoding: DepthEncoding = "metric"
+) -> np.ndarray:
+    """Standardised nearness of every raw value of ``dtype`` (``"<u2"``: 65536 entries), read-only, cached."""
+    values = np.arange(np.iinfo(np.dtype(dtype)).max + 1, dtype=np.dtype(dtype))
+    table = _standardised_nearness(values, depth_scale, spec, encoding)
+    table.flags.writeable = False
+    return table
+
+
+@functools.lru_cache(maxsize=16)
+def rgb_table(spec: InputSpec) -> np.ndarray:
+    """(3, 1, 256) float32: the normalised value of every uint8 level, per channel (read-only, cached)."""
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    scale = np.asarray(spec.rgb_std, np.float32) * 255.0
+    table = (levels - np.asarray(spec.rgb_mean, np.float32) * 255.0) / scale
+    table = np.ascontiguousarray(table.T.reshape(3, 1, 256).astype(np.float32))
+    table.flags.writeable = False
+    return table
 
 
 def preprocess(

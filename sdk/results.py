@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 
 from mutualsense.sources.frameset import FrameSet
 
-__all__ = ["SalientObject", "SaliencyResult", "find_objects", "saliency_map", "sigmoid"]
+__all__ = ["SalientObject", "SaliencyResult", "find_objects", "postprocess", "saliency_map", "sigmoid"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class SaliencyResult:
     """The outcome of one frameset.
 
     Attributes:
-        saliency: (H, W) float32 in [0, 1] at colour resolution.
+        model_saliency: (h, w) float32 in [0, 1] on the model's grid, as inferred.
+        saliency: (H, W) float32 in [0, 1] at colour resolution: ``model_saliency`` resized (bilinear) to
+            ``color_size`` on first access, then kept (most consumers never need it at full resolution).
         objects: salient regions at ``threshold``, largest first.
         color_frame_number / depth_frame_number, color_timestamp_ms / depth_timestamp_ms: from the source.
         clock_domain: the timestamps' clock.
@@ -37,9 +40,10 @@ class SaliencyResult:
             (delivery → result), in ms; the stages add up to the total.
         source: which source delivered the frameset (camera serial, recording, synthetic).
         frameset: the frameset the result was computed from (colour, raw depth, calibration).
+        color_size: (W, H) of the colour image ``saliency`` is resized to; None: ``model_saliency`` as is.
     """
 
-    saliency: np.ndarray
+    model_saliency: np.ndarray
     objects: tuple[SalientObject, ...]
     threshold: float
     color_frame_number: int
@@ -54,6 +58,15 @@ class SaliencyResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     source: str = ""
     frameset: FrameSet | None = None  # the input, for overlays and for robots that need the images
+    color_size: tuple[int, int] | None = None
+
+    @functools.cached_property
+    def saliency(self) -> np.ndarray:
+        """(H, W) float32 saliency at colour resolution (computed on first access)."""
+        prob = self.model_saliency
+        if self.color_size is None or prob.shape[::-1] == tuple(self.color_size):
+            return prob
+        return cv2.resize(prob, tuple(self.color_size), interpolation=cv2.INTER_LINEAR)
 
     def mask(self, threshold: float | None = None) -> np.ndarray:
         """Boolean salient-object mask at colour resolution."""
@@ -61,8 +74,12 @@ class SaliencyResult:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (logits → probabilities), float32."""
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * x)), dtype=np.float32)
+    """Numerically stable logistic function (logits → probabilities), float32: 0.5 · (1 + tanh(x / 2))."""
+    out = np.multiply(x, 0.5, dtype=np.float32)
+    np.tanh(out, out=out)
+    out += 1.0
+    out *= 0.5
+    return out
 
 
 def saliency_map(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -84,15 +101,16 @@ def find_objects(
 
     ``depth_m`` is the aligned depth in metres on the same grid as ``prob`` (0 = invalid).
     """
-    mask = (prob > threshold).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    mask = (prob > threshold).view(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     h, w = prob.shape
     sx, sy = color_size[0] / w, color_size[1] / h
     objects = []
-    for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
-        if area < min_area_fraction * h * w:
-            continue
+    # only the components large enough are looked at (a noisy map has thousands of specks)
+    for i in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area_fraction * h * w):
+        if i == 0:
+            continue  # the background
+        x, y, bw, bh, area = (int(v) for v in stats[i])
         region = labels[y : y + bh, x : x + bw] == i
         score = float(prob[y : y + bh, x : x + bw][region].mean())
         distance, valid_fraction = None, 0.0
@@ -110,3 +128,20 @@ def find_objects(
         objects.append(SalientObject(box, score, float(area) / (h * w), distance, valid_fraction))
     objects.sort(key=lambda o: o.area_fraction, reverse=True)
     return tuple(objects)
+
+
+def postprocess(
+    logits: np.ndarray,
+    aligned_depth: np.ndarray | None,
+    depth_scale: float,
+    color_size: tuple[int, int],
+    threshold: float = 0.5,
+) -> tuple[np.ndarray, tuple[SalientObject, ...]]:
+    """One [h, w] logit map → (probabilities on the model grid, salient objects with boxes in colour pixels).
+
+    ``aligned_depth`` is the raw depth on the same grid (:class:`~mutualsense.align.DepthAligner`'s
+    output); the full-resolution map is left to :attr:`SaliencyResult.saliency`, on demand.
+    """
+    prob = sigmoid(logits)
+    depth_m = None if aligned_depth is None else aligned_depth.astype(np.float32) * np.float32(depth_scale)
+    return prob, find_objects(prob, depth_m, color_size, threshold)

@@ -41,7 +41,7 @@ def make_result(clock_domain: str = "synthetic", with_frameset: bool = True) -> 
     sal[20:40, 60:100] = 0.9
     objects = (SalientObject((60, 20, 100, 40), 0.9, 0.04, 2.0, 0.95), SalientObject((0, 0, 4, 4), 0.6, 0.001, None, 0))
     return SaliencyResult(
-        saliency=sal,
+        model_saliency=sal,
         objects=objects,
         threshold=0.5,
         color_frame_number=5,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
-from mutualsense.export.model.cda import CdaMode, cross_diffusion_attention
+from mutualsense.export.model.cda import CdaMode, cross_diffusion_attention, cross_diffusion_attention_merged
 
 __all__ = ["Mlp", "MutualAttention", "MutualFormerBlock"]
 
@@ -70,6 +71,8 @@ class MutualAttention(nn.Module):
         return cross_diffusion_attention(q_r, k_r, v_r, q_d, k_d, v_d, self.alpha, self.scale, mode)
 
     def forward(self, x: torch.Tensor, xrd: torch.Tensor, mode: CdaMode = "fast") -> torch.Tensor:
+        if mode == "fast" and self._eager_inference():
+            return self._forward_inference(x, xrd)
         c = xrd.shape[-1]
         xr, xd = torch.split(x, c, dim=2)
         o_r, o_d, o_rd, o_dr = self.cda(*self._heads(self.qkv_r, xr), *self._heads(self.qkv_d, xd), mode)
@@ -78,6 +81,32 @@ class MutualAttention(nn.Module):
         q, k, v = self._heads(self.qkv, xrd)
         fused = self._merge(torch.softmax((q @ k.transpose(-2, -1)) * self.scale, dim=-1) @ v)
         return self.proj(fused) + self.proj_rd(torch.cat((z_r, z_d), dim=2))
+
+    def _eager_inference(self) -> bool:
+        """Plain inference: no autograd, not traced for export, ``cda`` not swapped for the custom node."""
+        return not (
+            torch.is_grad_enabled()
+            or torch.jit.is_tracing()
+            or torch.jit.is_scripting()
+            or torch.onnx.is_in_onnx_export()
+            or "cda" in vars(self)
+        )
+
+    def _forward_inference(self, x: torch.Tensor, xrd: torch.Tensor) -> torch.Tensor:
+        """``forward`` in the fast mode for inference: the same math, fewer passes over memory.
+
+        The CDA outputs arrive merged and concatenated for ``proj_r``/``proj_d``
+        (:func:`cross_diffusion_attention_merged`), and the fused tokens' self-attention runs as
+        ``scaled_dot_product_attention`` (a blocked kernel that never stores the N×N map).
+        """
+        c = xrd.shape[-1]
+        xr, xd = torch.split(x, c, dim=2)
+        cat_r, cat_d = cross_diffusion_attention_merged(
+            *self._heads(self.qkv_r, xr), *self._heads(self.qkv_d, xd), self.alpha, self.scale
+        )
+        q, k, v = self._heads(self.qkv, xrd)
+        fused = self._merge(F.scaled_dot_product_attention(q, k, v, scale=self.scale))
+        return self.proj(fused) + self.proj_rd(torch.cat((self.proj_r(cat_r), self.proj_d(cat_d)), dim=2))
 
 
 class MutualFormerBlock(nn.Module):

@@ -5,8 +5,11 @@
 // The arithmetic is in cda_kernels.cu (C ABI) and cda_math.h.
 
 #include "cda_plugin.h"
+#include "cda_shapes.h"
 
 #include <cmath>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -25,41 +28,80 @@ using nvinfer1::DataType;
 using nvinfer1::TensorFormat;
 
 // ---- logging through the logger TensorRT hands to setLoggerFinder() ----------------------------------
+// Every method TensorRT calls is noexcept: messages are formatted into a fixed buffer, never a std::string,
+// so reporting an error cannot itself throw (bad_alloc in a noexcept function is std::terminate).
 
 std::mutex gLoggerMutex;
 nvinfer1::ILoggerFinder* gLoggerFinder{nullptr};
 
-void logMessage(nvinfer1::ILogger::Severity severity, std::string const& msg) noexcept
+void logError(char const* fmt, ...) noexcept __attribute__((format(printf, 1, 2)));
+
+void logError(char const* fmt, ...) noexcept
 {
+    char text[1024];
+    int const head = std::snprintf(text, sizeof text, "[mutualsense CDA] ");
+    va_list args;
+    va_start(args, fmt);
+    std::vsnprintf(text + head, sizeof text - static_cast<size_t>(head), fmt, args);
+    va_end(args);
     try
     {
         nvinfer1::ILogger* logger{nullptr};
         {
-            std::lock_guard<std::mutex> lock(gLoggerMutex);
+            std::lock_guard<std::mutex> lock(gLoggerMutex); // may throw std::system_error
             if (gLoggerFinder != nullptr)
                 logger = gLoggerFinder->findLogger(); // must be called on the thread of the plugin call
         }
         if (logger != nullptr)
-            logger->log(severity, (std::string("[mutualsense CDA] ") + msg).c_str());
+            logger->log(nvinfer1::ILogger::Severity::kERROR, text);
     }
     catch (...)
     {
     }
 }
 
-void logError(std::string const& msg) noexcept
+char const* typeName(int32_t type) noexcept
 {
-    logMessage(nvinfer1::ILogger::Severity::kERROR, msg);
+    switch (static_cast<DataType>(type))
+    {
+    case DataType::kFLOAT: return "float32";
+    case DataType::kHALF: return "float16";
+    default: return "a type other than float32/float16";
+    }
 }
 
-bool sameDims(nvinfer1::Dims const& a, nvinfer1::Dims const& b) noexcept
+//! The known dimensions of a build-time tensor description (a negative entry: decided at run time).
+cda::TensorShape shapeOf(nvinfer1::Dims const& dims) noexcept
 {
-    if (a.nbDims != b.nbDims)
-        return false;
-    for (int32_t i = 0; i < a.nbDims; ++i)
-        if (a.d[i] != b.d[i])
-            return false;
-    return true;
+    cda::TensorShape s;
+    s.rank = dims.nbDims;
+    for (int32_t i = 0; i < dims.nbDims && i < cda::kMaxRank; ++i)
+        s.dims[i] = dims.d[i];
+    return s;
+}
+
+//! The constant dimensions of getOutputShapes' expressions (-1 for those that are not constants).
+cda::TensorShape shapeOf(nvinfer1::DimsExprs const& dims) noexcept
+{
+    cda::TensorShape s;
+    s.rank = dims.nbDims;
+    for (int32_t i = 0; i < dims.nbDims && i < cda::kMaxRank; ++i)
+        s.dims[i] = dims.d[i] != nullptr && dims.d[i]->isConstant() ? dims.d[i]->getConstantValue() : -1;
+    return s;
+}
+
+//! The ten tensors' names in TensorRT's order (inputs, then outputs).
+char const* const kTensorNames[kCdaNbInputs + kCdaNbOutputs]
+    = {"q_r", "k_r", "v_r", "q_d", "k_d", "v_d", "o_r", "o_d", "o_rd", "o_dr"};
+
+//! Logs and returns false unless the `n` shapes agree (see cda::same_shapes).
+bool checkShapes(cda::TensorShape const* shapes, int n, char const* stage) noexcept
+{
+    char msg[512];
+    if (cda::same_shapes(shapes, kTensorNames, n, stage, msg, sizeof msg))
+        return true;
+    logError("%s", msg);
+    return false;
 }
 
 //! Reads one scalar float field (float32 as the ONNX parser passes float attributes; float64 accepted).
@@ -118,7 +160,7 @@ nvinfer1::IPluginV3* CdaPlugin::clone() noexcept
     }
     catch (std::exception const& e)
     {
-        logError(std::string("clone failed: ") + e.what());
+        logError("clone failed: %s", e.what());
     }
     return nullptr;
 }
@@ -146,15 +188,41 @@ int32_t CdaPlugin::getNbOutputs() const noexcept
 int32_t CdaPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
-    // Nothing to choose: one algorithm for every shape. Only check the arity and the rank.
+    // Nothing to choose: one algorithm for every shape. This is where the engine build sees the profile's
+    // bounds, so an input whose shape differs from q_r's (k/v with another N or d) is refused here, with
+    // its name and both shapes, instead of being read out of bounds by the first enqueue.
     if (in == nullptr || out == nullptr || nbInputs != kCdaNbInputs || nbOutputs != kCdaNbOutputs)
+    {
+        logError("configurePlugin: expected %d inputs and %d outputs, got %d and %d", kCdaNbInputs, kCdaNbOutputs,
+            nbInputs, nbOutputs);
         return -1;
-    for (int32_t i = 0; i < nbInputs; ++i)
-        if (in[i].desc.dims.nbDims != 4)
+    }
+    constexpr int32_t kAll = kCdaNbInputs + kCdaNbOutputs;
+    auto const desc = [&](int32_t i) -> nvinfer1::DynamicPluginTensorDesc const& {
+        return i < kCdaNbInputs ? in[i] : out[i - kCdaNbInputs];
+    };
+    cda::TensorShape shapes[kAll];
+    char const* const stages[] = {"the network's shapes", "the profile's min shapes", "the profile's opt shapes",
+        "the profile's max shapes"};
+    for (int32_t which = 0; which < 4; ++which)
+    {
+        for (int32_t i = 0; i < kAll; ++i)
         {
-            logError("every input must be 4-D [B, H, N, d]");
-            return -1;
+            nvinfer1::DynamicPluginTensorDesc const& t = desc(i);
+            shapes[i] = shapeOf(which == 0 ? t.desc.dims : which == 1 ? t.min : which == 2 ? t.opt : t.max);
         }
+        if (!checkShapes(shapes, kAll, stages[which]))
+            return -1;
+    }
+    int32_t types[kAll];
+    for (int32_t i = 0; i < kAll; ++i)
+        types[i] = static_cast<int32_t>(desc(i).desc.type);
+    char msg[512];
+    if (!cda::same_types(types, kTensorNames, kAll, typeName, msg, sizeof msg))
+    {
+        logError("%s", msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -174,11 +242,13 @@ int32_t CdaPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nb
 {
     if (inputs == nullptr || outputs == nullptr || nbInputs != kCdaNbInputs || nbOutputs != kCdaNbOutputs)
         return -1;
-    if (inputs[0].nbDims != 4)
-    {
-        logError("q_r must be 4-D [B, H, N, d]");
+    // The first look at the shapes while the network is built: ranks, and every dimension that is a
+    // constant (dynamic ones are checked against the profile in configurePlugin).
+    cda::TensorShape shapes[kCdaNbInputs];
+    for (int32_t i = 0; i < kCdaNbInputs; ++i)
+        shapes[i] = shapeOf(inputs[i]);
+    if (!checkShapes(shapes, kCdaNbInputs, "the network's input shapes"))
         return -1;
-    }
     for (int32_t i = 0; i < nbOutputs; ++i)
         outputs[i] = inputs[0]; // every output is [B, H, N, d], the shape of the inputs
     return 0;
@@ -215,17 +285,24 @@ int32_t CdaPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t n
 {
     if (in == nullptr || out == nullptr || nbInputs != kCdaNbInputs || nbOutputs != kCdaNbOutputs)
         return -1;
-    if (in[0].dims.nbDims != 4)
+    // The run-time shapes, all known now (dynamic dimensions that agreed within the profile may still differ).
+    constexpr int32_t kAll = kCdaNbInputs + kCdaNbOutputs;
+    cda::TensorShape shapes[kAll];
+    int32_t types[kAll];
+    for (int32_t i = 0; i < kAll; ++i)
+    {
+        nvinfer1::PluginTensorDesc const& t = i < kCdaNbInputs ? in[i] : out[i - kCdaNbInputs];
+        shapes[i] = shapeOf(t.dims);
+        types[i] = static_cast<int32_t>(t.type);
+    }
+    if (!checkShapes(shapes, kAll, "the run-time shapes"))
         return -1;
-    for (int32_t i = 1; i < nbInputs; ++i)
-        if (!sameDims(in[i].dims, in[0].dims) || in[i].type != in[0].type)
-        {
-            logError("all six inputs must have the same shape [B, H, N, d] and type");
-            return -1;
-        }
-    for (int32_t i = 0; i < nbOutputs; ++i)
-        if (!sameDims(out[i].dims, in[0].dims) || out[i].type != in[0].type)
-            return -1;
+    char msg[512];
+    if (!cda::same_types(types, kTensorNames, kAll, typeName, msg, sizeof msg))
+    {
+        logError("%s", msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -260,8 +337,7 @@ int32_t CdaPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1
             d, mAlpha, scale, stream);
     }
     if (status != 0)
-        logError("kernel launch failed with status " + std::to_string(status) + " (B=" + std::to_string(B)
-            + ", H=" + std::to_string(H) + ", N=" + std::to_string(N) + ", d=" + std::to_string(d) + ")");
+        logError("kernel launch failed with status %d (B=%d, H=%d, N=%d, d=%d)", status, B, H, N, d);
     return status;
 }
 
@@ -282,7 +358,7 @@ nvinfer1::PluginFieldCollection const* CdaPlugin::getFieldsToSerialize() noexcep
     }
     catch (std::exception const& e)
     {
-        logError(std::string("getFieldsToSerialize failed: ") + e.what());
+        logError("getFieldsToSerialize failed: %s", e.what());
         mSerialCollection = nvinfer1::PluginFieldCollection{0, nullptr};
     }
     return &mSerialCollection;
@@ -343,7 +419,7 @@ nvinfer1::IPluginV3* CdaPluginCreator::createPlugin(
                     float value = 0.0F;
                     if (!readFloatField(f, value) || !std::isfinite(value))
                     {
-                        logError(std::string("field '") + f.name + "' must be one finite float32");
+                        logError("field '%s' must be one finite float32", f.name);
                         return nullptr;
                     }
                     (f.name[0] == 'a' ? alpha : scale) = value;
@@ -354,7 +430,7 @@ nvinfer1::IPluginV3* CdaPluginCreator::createPlugin(
     }
     catch (std::exception const& e)
     {
-        logError(std::string("createPlugin failed: ") + e.what());
+        logError("createPlugin failed: %s", e.what());
     }
     return nullptr;
 }
@@ -365,17 +441,33 @@ nvinfer1::IPluginV3* CdaPluginCreator::createPlugin(
 // Library entry points for IPluginRegistry::loadLibrary (TensorRT ≥ 10)
 // ===================================================================================================
 
+// Both are called by TensorRT through a C interface: nothing may escape them (the creator's constructor
+// allocates; a mutex lock can throw std::system_error).
 CDA_EXPORT nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
 {
-    static mutualsense::CdaPluginCreator sCreator;
-    static nvinfer1::IPluginCreatorInterface* const sCreators[] = {&sCreator};
-    nbCreators = 1;
-    return sCreators;
+    nbCreators = 0;
+    try
+    {
+        static mutualsense::CdaPluginCreator sCreator;
+        static nvinfer1::IPluginCreatorInterface* const sCreators[] = {&sCreator};
+        nbCreators = 1;
+        return sCreators;
+    }
+    catch (...)
+    {
+    }
+    return nullptr;
 }
 
 CDA_EXPORT void setLoggerFinder(nvinfer1::ILoggerFinder* finder)
 {
-    std::lock_guard<std::mutex> lock(mutualsense::gLoggerMutex);
-    if (mutualsense::gLoggerFinder == nullptr && finder != nullptr)
-        mutualsense::gLoggerFinder = finder;
+    try
+    {
+        std::lock_guard<std::mutex> lock(mutualsense::gLoggerMutex);
+        if (mutualsense::gLoggerFinder == nullptr && finder != nullptr)
+            mutualsense::gLoggerFinder = finder;
+    }
+    catch (...)
+    {
+    }
 }

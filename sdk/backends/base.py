@@ -7,7 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Backend", "SupportsInfer"]
+from mutualsense.errors import BackendStateError
+
+__all__ = ["Backend", "SupportsInfer", "require_active"]
 
 
 @runtime_checkable
@@ -23,7 +25,12 @@ class Backend(Protocol):
     ) -> None: ...
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one batch; ``feed`` maps input names to float32 arrays of the bundle's input shapes."""
+        """Run one batch; ``feed`` maps input names to float32 arrays of the bundle's input shapes.
+
+        Raises:
+            BackendStateError: called before the backend was entered or after it closed.
+            ValueError: a missing input, or one of the wrong shape.
+        """
         ...
 
 
@@ -31,3 +38,14 @@ class SupportsInfer(Protocol):
     """Anything with the backend's ``infer`` (an entered backend, a test double, an export-time session)."""
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def require_active(active: bool, backend: object) -> None:
+    """Raise :class:`~mutualsense.errors.BackendStateError` unless the backend is between enter and exit:
+    every backend checks this first in ``infer``, so misuse reads the same whichever backend it is."""
+    if not active:
+        cls = type(backend).__name__
+        raise BackendStateError(
+            f"{cls}.infer() was called outside its `with` block (before it was entered, or after it closed).",
+            f"use the backend inside `with {cls}(...) as backend:`.",
+        )

@@ -14,7 +14,13 @@ __all__ = ["BACKEND_NAMES", "open_backend"]
 BACKEND_NAMES = ("ort", "onnxruntime", "tensorrt", "trt")
 
 
-def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, threads: int | None = None) -> Backend:
+def open_backend(
+    kind: str,
+    bundle: Bundle,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    spin: bool | None = None,
+) -> Backend:
     """The backend ``kind`` for ``bundle``, not yet entered (use it as a context manager).
 
     Args:
@@ -23,6 +29,7 @@ def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, 
         providers: ONNX Runtime execution providers (default: the best available).
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
+        spin: ONNX Runtime's idle threads spin-wait (None: its default, yes); see ``OnnxRuntimeBackend``.
 
     Raises:
         MutualSenseError: an unknown ``kind``.
@@ -32,7 +39,7 @@ def open_backend(kind: str, bundle: Bundle, providers: list[str] | None = None, 
 
         if threads is None:  # leave a core to the capture thread, which aligns and preprocesses the next frameset
             threads = max(1, (os.cpu_count() or 2) - 1)
-        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads)
+        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads, spin=spin)
     if kind in ("tensorrt", "trt"):
         from mutualsense.backends.tensorrt import TensorRTBackend
 

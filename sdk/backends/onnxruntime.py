@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mutualsense.backends.base import require_active
 from mutualsense.bundle import Bundle
 from mutualsense.errors import BundleError, MissingDependencyError
 
@@ -37,12 +38,19 @@ class OnnxRuntimeBackend:
         model: a :class:`Bundle`, a bundle folder, or a path to an ``.onnx`` file.
         providers: ONNX Runtime execution providers; default best available.
         threads: intra-op threads (default: ONNX Runtime's choice).
+        spin: whether idle intra-op threads spin-wait for work (ONNX Runtime's default: yes). Spinning
+            wins for a model alone on its cores; next to other busy threads (a pipeline's capture and
+            postprocessing, other processes) it takes their CPU time, so the pipeline turns it off.
     """
 
     name = "onnxruntime"
 
     def __init__(
-        self, model: Bundle | str | os.PathLike[str], providers: list[str] | None = None, threads: int | None = None
+        self,
+        model: Bundle | str | os.PathLike[str],
+        providers: list[str] | None = None,
+        threads: int | None = None,
+        spin: bool | None = None,
     ) -> None:
         if isinstance(model, Bundle):
             self.onnx_path = model.onnx_path
@@ -51,6 +59,7 @@ class OnnxRuntimeBackend:
             self.onnx_path = p if p.suffix == ".onnx" else Bundle.load(p).onnx_path
         self._requested = providers
         self._threads = threads
+        self._spin = spin
         self._session: Any = None
         self.providers: list[str] = []
 
@@ -62,6 +71,9 @@ class OnnxRuntimeBackend:
         opts = ort.SessionOptions()
         if self._threads:
             opts.intra_op_num_threads = self._threads
+        if self._spin is not None:
+            for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+                opts.add_session_config_entry(key, "1" if self._spin else "0")
         providers = choose_providers(ort.get_available_providers(), self._requested)
         try:
             self._session = ort.InferenceSession(str(self.onnx_path), opts, providers=providers)
@@ -81,8 +93,7 @@ class OnnxRuntimeBackend:
         self._session = None
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self._session is None:
-            raise RuntimeError("use the backend inside `with OnnxRuntimeBackend(...) as backend:`")
+        require_active(self._session is not None, self)
         for name, shape in self.inputs.items():
             if name not in feed:
                 raise ValueError(f"missing input {name!r}; the model takes {sorted(self.inputs)}")

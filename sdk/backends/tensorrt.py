@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mutualsense.backends.base import require_active
 from mutualsense.bundle import Bundle
 from mutualsense.errors import EngineError, MissingDependencyError, PluginError
 from mutualsense.gpu import GpuInfo, gpu_info, tensorrt_version
@@ -126,6 +127,7 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
         self.cuda_graph = cuda_graph
         self._graph_exec: Any = None
         self._allocations: list[tuple[str, int]] = []
+        self._active = False
 
     def __enter__(self) -> TensorRTBackend:
         try:
@@ -176,6 +178,7 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
             raw = np.ctypeslib.as_array((ctypes.c_byte * t.nbytes).from_address(ptr))
             self._host[t.name] = raw.view(t.dtype).reshape(t.shape)
             self._context.set_tensor_address(t.name, int(self._device) + t.offset)
+        self._active = True
         return self
 
     def _run(self) -> None:
@@ -199,6 +202,7 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
                 )
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        require_active(self._active, self)
         cudart = self._cudart
         for t in self.io:
             if t.is_input:
@@ -226,6 +230,7 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._active = False
         cudart = self._cudart
         for kind, ptr in self._allocations:
             (cudart.cudaFree if kind == "device" else cudart.cudaFreeHost)(ptr)

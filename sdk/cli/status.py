@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-__all__ = ["StatusLine", "print_json", "summary_dict", "summary_lines"]
+__all__ = ["StatusDisplay", "print_json", "summary_dict", "summary_lines"]
 
 
-class StatusLine:
+class StatusDisplay:
     """Shows the latest status text: redrawn in place on a terminal, else printed every ``every_s`` seconds.
 
     Args:
@@ -35,7 +35,7 @@ class StatusLine:
         self._live: Live | None = None
         self._last = 0.0
 
-    def __enter__(self) -> StatusLine:
+    def __enter__(self) -> StatusDisplay:
         self._last = time.monotonic()
         if self.interactive:
             # transient: the summary replaces the live line rather than following a stale copy of it
@@ -92,7 +92,8 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
         lines += [f"  {name}: {_counters_line(c)}" for name, c in s["cameras"].items()]
     if "overlay_pictures" in s:
         pictures = s["overlay_pictures"]
-        lines.append(f"overlay pictures: {pictures['written']} written to {pictures['folder']}")
+        skipped = f", {pictures['skipped']} skipped (the writer could not keep up)" if pictures.get("skipped") else ""
+        lines.append(f"overlay pictures: {pictures['written']} written to {pictures['folder']}{skipped}")
     lines += [f"advice: {tip}" for tip in s["advice"]]
     return lines
 

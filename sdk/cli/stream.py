@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import time
-from collections import deque
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -16,21 +12,8 @@ from rich.console import Console
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
 from mutualsense.cli.options import BackendOption, MaxSkewOption, SkewPolicyOption
-from mutualsense.cli.status import StatusLine, print_json, summary_dict, summary_lines
+from mutualsense.cli.status import StatusDisplay, print_json, summary_dict, summary_lines
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
-
-if TYPE_CHECKING:
-    from mutualsense.outputs.publish import ZenohPublisher
-    from mutualsense.outputs.viewer import WebViewer
-
-
-def format_status(s: Mapping[str, Any]) -> str:
-    """One status line from :func:`stream_stats`'s dict."""
-    return (
-        f"{s['fps']:5.1f} fps | latency p50 {s['latency_p50_ms']:6.1f} ms p95 {s['latency_p95_ms']:6.1f} ms | "
-        f"|skew| median {s['skew_median_abs_ms']:5.1f} ms | produced {s['produced']} processed {s['processed']} "
-        f"dropped: skew {s['dropped_by_skew']} back-pressure {s['dropped_by_backpressure']}"
-    )
 
 
 @app.command()
@@ -50,7 +33,7 @@ def stream(
         Path | None,
         typer.Option(
             help="Folder for colour | depth | saliency pictures with the objects' boxes and distances, one per "
-            "result, written off the pipeline's path; existing pictures are never overwritten."
+            "result, written off the pipeline's path; pictures already there are never overwritten."
         ),
     ] = None,
     view: Annotated[
@@ -88,7 +71,8 @@ def stream(
 
     Off a terminal (a log, systemd) a plain status line is printed every 5 seconds instead; the summary
     at the end has lines of its own, or is one JSON object with --json. On a terminal, --view web keeps
-    serving after a recording ends (the page says so) until Ctrl-C.
+    serving after a recording ends (the page says so) until Ctrl-C. Overlay pictures are written by a
+    thread of their own; when the disk or CPU cannot keep up, pictures are skipped and counted.
 
     Capture runs in its own thread and never waits for inference: when the model is slower than
     the camera, the newest frameset wins and the others are counted as dropped.
@@ -101,8 +85,7 @@ def stream(
       (subscribe with examples/subscribe.py; message format: docs/results.md)
     """
     from mutualsense.errors import MutualSenseError
-    from mutualsense.outputs.overlays import OverlayWriter
-    from mutualsense.pipeline import Stream, stream_stats
+    from mutualsense.pipeline import Sink, StatusLine, run_stream
 
     params.bundle_folder(bundle)
     if zenoh_config is not None:
@@ -119,70 +102,63 @@ def stream(
         recordings = [("--source", params.recording_path(s)) for s in source]
         params.output_folder(save_overlay, "--save-overlay", [("--bundle", bundle), *recordings])
     console = Console(stderr=as_json)  # with --json, stdout holds only the JSON summary
-    # a fixed window, so a stream that runs for days keeps flat memory; all cameras, then each one (the viewer's)
-    latencies: deque[float] = deque(maxlen=300)
-    skews: deque[float] = deque(maxlen=300)
-    windows: dict[str, tuple[deque[float], deque[float]]] = {}
-    st = Stream(bundle, sources=source, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy)
-    viewer: WebViewer | None = None
-    publishers: dict[str, ZenohPublisher] = {}
-    if publish == "zenoh":
-        from mutualsense.outputs.publish import ZenohPublisher, camera_name_from_source, parse_resolution
+    display = StatusDisplay(console)
+    sinks: list[Sink] = [StatusLine(display.update)]
+    overlays = None
+    if save_overlay is not None:
+        from mutualsense.outputs.overlays import OverlayWriter
 
-        for spec, cam in zip(source, st.cameras, strict=True):
-            publisher = ZenohPublisher(
-                camera_name or camera_name_from_source(spec),
-                config=zenoh_config,
-                resolution=parse_resolution(publish_size),
-                mode=publish_mode,
-            ).open()
-            publishers[cam.name] = publisher
-            console.print(f"publishing on [bold]mutualsense/{publisher.camera}/{{saliency,objects,stats}}[/] (zenoh)")
+        overlays = OverlayWriter(save_overlay)
+        sinks.append(overlays)
+    if publish == "zenoh":
+        from mutualsense.outputs.publish import camera_name_from_source, parse_resolution
+        from mutualsense.outputs.sinks import ZenohSink
+
+        names = [camera_name or camera_name_from_source(spec) for spec in source]
+        resolution = parse_resolution(publish_size)
+        sinks.append(
+            ZenohSink(
+                names,
+                zenoh_config,
+                resolution,
+                publish_mode,
+                announce=lambda key: console.print(f"publishing on [bold]{key}/{{saliency,objects,stats}}[/] (zenoh)"),
+            )
+        )
+    viewer = None
+    linger = view == "web" and sys.stdin.isatty() and console.is_terminal
     if view == "web":
+        from mutualsense.outputs.sinks import WebViewerSink
         from mutualsense.outputs.viewer import WebViewer
 
         viewer = WebViewer(host=host or "127.0.0.1", port=port)
-        console.print(f"web view: [bold]{viewer.start()}[/]  (open it in a browser; Ctrl-C stops)")
-    overlays = OverlayWriter(save_overlay, per_camera_names=len(source) > 1) if save_overlay is not None else None
-    n = 0
+        announce = "web view: [bold]{}[/]  (open it in a browser; Ctrl-C stops)"
+        sinks.append(WebViewerSink(viewer, announce=lambda url: console.print(announce.format(url)), linger=linger))
     try:
-        started = time.monotonic()
-        with st, StatusLine(console) as live, overlays or contextlib.nullcontext():
-            for n, result in enumerate(st, start=1):
-                latencies.append(result.latency_ms["total"])
-                skews.append(result.skew_ms)
-                if overlays is not None and result.frameset is not None:
-                    overlays.submit(result)  # composed and written in the writer's thread
-                stats = stream_stats(st.stats, latencies, skews, started)
-                live.update(format_status(stats))
-                if viewer is not None:
-                    lat, skw = windows.setdefault(result.source, (deque(maxlen=300), deque(maxlen=300)))
-                    lat.append(result.latency_ms["total"])
-                    skw.append(result.skew_ms)
-                    viewer.update(result, stream_stats(st.camera_stats[result.source], lat, skw, started))
-                if result.source in publishers:
-                    publishers[result.source].publish(result, st.camera_stats[result.source])
-                if max_frames is not None and n >= max_frames:
-                    break
-        cameras = {name: cam_stats.as_dict() for name, cam_stats in st.camera_stats.items()}
-        summary = summary_dict(stream_stats(st.stats, latencies, skews, started), cameras, st.advice())
+        with display:
+            result = run_stream(
+                bundle, source, sinks, max_frames, backend=backend, max_skew_ms=max_skew_ms, skew_policy=skew_policy
+            )
+        cameras = {name: cam_stats.as_dict() for name, cam_stats in result.camera_stats.items()}
+        summary = summary_dict(result.status, cameras, result.advice)
         if overlays is not None:
-            summary["overlay_pictures"] = {"folder": str(save_overlay), "written": overlays.written}
+            summary["overlay_pictures"] = {
+                "folder": str(save_overlay), "written": overlays.written, "skipped": overlays.dropped
+            }
         if as_json:
             print_json(summary)
         else:
             for line in summary_lines(summary):
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
-        if viewer is not None and sys.stdin.isatty() and console.is_terminal:
-            reached = max_frames is not None and n >= max_frames
+        if viewer is not None and linger:
+            done = result.stats.processed
+            reached = max_frames is not None and done >= max_frames
             why = f"--max-frames {max_frames} reached" if reached else "the source ended"
             console.print(f"the stream ended ({why}); the web view stays at {viewer.url} until Ctrl-C")
-            viewer.serve_until_interrupted(f"{why} after {n} results")
+            viewer.serve_until_interrupted(f"{why} after {done} results")
     finally:
         if viewer is not None:
             viewer.stop()
-        for publisher in publishers.values():
-            publisher.close()
 
 
 stream.__doc__ = with_appendix(stream.__doc__, "Sources:", SOURCE_SPEC_HELP)

@@ -216,6 +216,15 @@ class RgbdSodDataset(Sequence[Sample]):
         name = self.names[index]  # raises IndexError out of range, accepts numpy integers
         return self.load(name)
 
+    def paths(self, name: str) -> tuple[Path, Path, Path]:
+        """The files of the sample with the given file stem: (colour, depth, ground truth).
+
+        Raises:
+            KeyError: when no sample has that name.
+        """
+        rgb, depth, gt = self._paths[name]
+        return rgb, depth, gt
+
     def load(self, name: str) -> Sample:
         """The sample with the given file stem.
 

@@ -1,4 +1,4 @@
-"""Saliency accuracy of any predictor (PyTorch model, ONNX bundle) on generated scenes or a dataset.
+"""Saliency accuracy of any predictor (PyTorch model, ONNX bundle) on labelled frames (:mod:`.data`).
 
 Torch-free, so bundles are evaluated on the robot with the same code as checkpoints on a workstation.
 """
@@ -6,72 +6,24 @@ Torch-free, so bundles are evaluated on the robot with the same code as checkpoi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from mutualsense.backends.base import SupportsInfer
-from mutualsense.errors import DataError
+from mutualsense.backends.batching import pad_batch
+from mutualsense.evaluation.data import LabelledFrame
 from mutualsense.evaluation.metrics import SaliencyEvaluator, Scores
-from mutualsense.evaluation.synthetic import SceneGenerator
-from mutualsense.preprocess import DepthEncoding, InputSpec, preprocess
+from mutualsense.preprocess import InputSpec, preprocess
 from mutualsense.results import sigmoid
 
-__all__ = [
-    "EVAL_SEED",
-    "LabelledFrame",
-    "Predictor",
-    "backend_predictor",
-    "evaluate_predictor",
-    "iter_frames",
-    "sigmoid",
-]
-
-# Held-out generated scenes use this seed (training uses small seeds), so the sets never overlap.
-EVAL_SEED = 1_000_003
+__all__ = ["Predictor", "Subset", "backend_predictor", "evaluate_predictor", "sigmoid"]
 
 Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(rgb [B,3,h,w], depth [B,1,h,w]) float32 → saliency logits [B,1,h,w]."""
 
 Subset = Literal["all", "camouflaged", "normal"]
-
-
-@dataclass(frozen=True)
-class LabelledFrame:
-    """One raw frame with its ground truth, before preprocessing."""
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    depth_scale: float | None
-    encoding: DepthEncoding
-    mask: np.ndarray
-    camouflaged: bool = False
-
-
-def iter_frames(data: str, count: int | None, seed: int, spec: InputSpec) -> Iterator[LabelledFrame]:
-    """Frames from ``"synthetic"`` (``count`` generated scenes at the model's input size) or a dataset folder."""
-    if data == "synthetic":
-        if count is None or count < 1:
-            raise DataError(f"synthetic evaluation needs a positive count (got {count}).", "pass --count N.")
-        gen = SceneGenerator(height=spec.height, width=spec.width, seed=seed)
-        for _ in range(count):
-            s = gen.sample()
-            yield LabelledFrame(s.rgb, s.depth, s.depth_scale, "metric", s.mask, s.camouflaged)
-        return
-    if not Path(data).is_dir():
-        raise DataError(
-            f"data {data!r} is neither 'synthetic' nor a folder.", "pass synthetic or an RGB-D SOD dataset folder."
-        )
-    from mutualsense.evaluation.datasets import RgbdSodDataset
-
-    dataset = RgbdSodDataset(Path(data))
-    n = len(dataset) if count is None else min(count, len(dataset))
-    for i in range(n):
-        sample = dataset[i]
-        yield LabelledFrame(sample.rgb, sample.depth, None, "normalized", sample.mask)
 
 
 def backend_predictor(backend: SupportsInfer, batch: int, output: str = "saliency") -> Predictor:
@@ -81,11 +33,7 @@ def backend_predictor(backend: SupportsInfer, batch: int, output: str = "salienc
         outs = []
         for i in range(0, len(rgb), batch):
             r, d = rgb[i : i + batch], depth[i : i + batch]
-            n = len(r)
-            if n < batch:
-                r = np.concatenate([r, np.repeat(r[-1:], batch - n, axis=0)])
-                d = np.concatenate([d, np.repeat(d[-1:], batch - n, axis=0)])
-            outs.append(backend.infer({"rgb": r, "depth": d})[output][:n])
+            outs.append(backend.infer({"rgb": pad_batch(r, batch), "depth": pad_batch(d, batch)})[output][: len(r)])
         return np.concatenate(outs)
 
     return predict

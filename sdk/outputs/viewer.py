@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path, query = url.path, parse_qs(url.query)
         viewer = self.server.viewer
-        camera = (query.get("camera") or [None])[0]
+        camera = query["camera"][0] if query.get("camera") else None
         if not self._authorised(query):
             body = json.dumps(
                 {"error": "forbidden", "detail": "this viewer needs its access token: open the URL (with ?token=…) "

@@ -7,7 +7,22 @@ source and one inference thread (see :mod:`mutualsense.pipeline.stream`).
 
 from __future__ import annotations
 
-from mutualsense.pipeline.stats import PipelineStats, stream_stats
-from mutualsense.pipeline.stream import Stream, open
+from mutualsense.pipeline.prepare import FramePreparer, Prepared
+from mutualsense.pipeline.run import StreamSummary, open, run_stream
+from mutualsense.pipeline.sinks import Sink, StatusLine
+from mutualsense.pipeline.stats import PipelineStats, format_status, stream_stats
+from mutualsense.pipeline.stream import Stream
 
-__all__ = ["PipelineStats", "Stream", "open", "stream_stats"]
+__all__ = [
+    "FramePreparer",
+    "PipelineStats",
+    "Prepared",
+    "Sink",
+    "StatusLine",
+    "Stream",
+    "StreamSummary",
+    "format_status",
+    "open",
+    "run_stream",
+    "stream_stats",
+]

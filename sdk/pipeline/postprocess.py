@@ -1,16 +1,15 @@
-"""Model output → :class:`SaliencyResult`: the saliency map at colour resolution, salient objects with
-their distances, and the latency of every stage."""
+"""Model output → :class:`SaliencyResult`: the saliency map on the model's grid (at colour resolution
+when first read), salient objects with their distances, and the latency of every stage."""
 
 from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 
 from mutualsense.pipeline.prepare import Prepared
 from mutualsense.preprocess import InputSpec
-from mutualsense.results import SaliencyResult, find_objects, saliency_map
+from mutualsense.results import SaliencyResult, postprocess
 from mutualsense.sources.frameset import FrameSet
 
 __all__ = ["make_result"]
@@ -26,13 +25,11 @@ def make_result(
     spec: InputSpec,
     threshold: float,
 ) -> SaliencyResult:
-    """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
+    """Logits → saliency map (model grid; colour resolution on first read), salient objects with distances,
+    stage timings."""
     t0 = time.monotonic()
     color_size = (fs.color.shape[1], fs.color.shape[0])
-    prob = saliency_map(logits, (spec.width, spec.height))
-    depth_m = prepared.aligned_depth.astype(np.float32) * fs.depth_scale
-    objects = find_objects(prob, depth_m, color_size, threshold)
-    full = prob if prob.shape[::-1] == color_size else cv2.resize(prob, color_size, interpolation=cv2.INTER_LINEAR)
+    prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold)
     done = time.monotonic()
     total = 1000 * (done - fs.arrival_time)
     stages = {
@@ -46,7 +43,7 @@ def make_result(
     # the rest is the wait for the capture thread to pick the frameset up
     latency = {"wait": max(0.0, total - sum(stages.values())), **stages, "total": total}
     return SaliencyResult(
-        saliency=full,
+        model_saliency=prob,
         objects=objects,
         threshold=threshold,
         color_frame_number=fs.color_frame_number,
@@ -61,4 +58,5 @@ def make_result(
         latency_ms=latency,
         source=fs.source,
         frameset=fs,
+        color_size=color_size,
     )

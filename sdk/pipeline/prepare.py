@@ -1,21 +1,77 @@
-"""A frameset made ready for the model: aligned depth and preprocessed tensors, with their timings."""
+"""Align + preprocess: the one implementation of the two stages between a frameset and the model.
+
+The stream (in its capture threads), the profiler's recorded inputs, INT8 calibration sets and the
+accuracy gate's recordings all prepare framesets with :class:`FramePreparer`, so what calibration and
+the gate see is what the robot feeds the model.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Prepared"]
+from mutualsense.align import DepthAligner
+from mutualsense.preprocess import InputSpec, preprocess_depth, preprocess_rgb
+from mutualsense.sources.frameset import FrameSet
+
+__all__ = ["FramePreparer", "Prepared"]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A frameset aligned and preprocessed in the capture thread, with its stage timings."""
+    """A frameset aligned and preprocessed, with its stage timings.
+
+    Attributes:
+        rgb / depth: model inputs with a batch axis of 1: [1, 3, h, w] and [1, 1, h, w] float32.
+        aligned_depth: the raw depth aligned into the colour view on the model grid (h, w), in the
+            frameset's depth units (for objects' distances).
+        align_ms / preprocess_ms: how long each stage took.
+        finished: ``time.monotonic()`` when preparation ended.
+    """
 
     rgb: np.ndarray
     depth: np.ndarray
     aligned_depth: np.ndarray
     align_ms: float
     preprocess_ms: float
-    finished: float  # monotonic time preparation ended
+    finished: float
+
+
+class FramePreparer:
+    """Aligns a frameset's depth into the colour view on the model's grid, then preprocesses both images.
+
+    One :class:`~mutualsense.align.DepthAligner` is kept per source name (its warp tables depend on the
+    cameras' calibration and are rebuilt only when a frameset's calibration or size changes). Each
+    source should be prepared from one thread at a time (the stream has one capture thread per source).
+
+    Args:
+        spec: the model's input spec (``Bundle.input_spec``).
+    """
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
+        self.grid = (spec.height, spec.width)
+        self._aligners: dict[str, DepthAligner] = {}
+
+    def align(self, fs: FrameSet) -> np.ndarray:
+        """The frameset's raw depth aligned into the colour view on the model grid (same units)."""
+        aligner = self._aligners.get(fs.source)
+        if aligner is None or not aligner.matches_frameset(fs, self.grid):
+            aligner = self._aligners[fs.source] = DepthAligner(
+                fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, self.grid
+            )
+        return aligner(fs.depth, fs.depth_scale)
+
+    def prepare(self, fs: FrameSet) -> Prepared:
+        """Align and preprocess one frameset, timing both stages."""
+        t0 = time.monotonic()
+        depth = self.align(fs)
+        t1 = time.monotonic()
+        rgb = preprocess_rgb(fs.color, self.spec)[None]
+        d = preprocess_depth(depth, fs.depth_scale, self.spec)[None]
+        t2 = time.monotonic()
+        return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+
+    __call__ = prepare

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PipelineStats", "stream_stats"]
+__all__ = ["PipelineStats", "advice", "format_status", "stream_stats"]
 
 
 @dataclass
@@ -50,3 +50,30 @@ def stream_stats(
         "skew_median_abs_ms": float(np.median(np.abs(skews))) if len(skews) else 0.0,
         **stats.as_dict(),
     }
+
+
+def format_status(s: Mapping[str, Any]) -> str:
+    """One status line from :func:`stream_stats`'s dict."""
+    return (
+        f"{s['fps']:5.1f} fps | latency p50 {s['latency_p50_ms']:6.1f} ms p95 {s['latency_p95_ms']:6.1f} ms | "
+        f"|skew| median {s['skew_median_abs_ms']:5.1f} ms | produced {s['produced']} processed {s['processed']} "
+        f"dropped: skew {s['dropped_by_skew']} back-pressure {s['dropped_by_backpressure']}"
+    )
+
+
+def advice(camera_stats: Mapping[str, PipelineStats]) -> list[str]:
+    """What to change when a camera lost frames (USB bandwidth) or framesets were dropped for skew."""
+    tips = []
+    for name, s in camera_stats.items():
+        if s.source_frame_gaps:
+            tips.append(
+                f"{name} lost {s.source_frame_gaps} frames before they reached MutualSense (USB bandwidth or "
+                "power): lower its colour or depth resolution or frame rate (e.g. depth 848x480@30 → 640x360@30 "
+                "or 424x240@30), put each camera on its own USB 3 controller, or use a powered hub."
+            )
+        if s.dropped_by_skew:
+            tips.append(
+                f"{name}: {s.dropped_by_skew} framesets exceeded the RGB-depth skew limit: raise --max-skew-ms "
+                "or run colour and depth at the same frame rate."
+            )
+    return tips

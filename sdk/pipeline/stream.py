@@ -14,28 +14,30 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 
-from mutualsense.align import DepthAligner
+from mutualsense.backends.batching import pad_batch
 from mutualsense.backends.factory import open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.postprocess import make_result
-from mutualsense.pipeline.prepare import Prepared
+from mutualsense.pipeline.prepare import FramePreparer, Prepared
+from mutualsense.pipeline.sinks import Sink, SinkGroup
 from mutualsense.pipeline.slots import CameraState
-from mutualsense.pipeline.stats import PipelineStats
-from mutualsense.preprocess import preprocess_depth, preprocess_rgb
+from mutualsense.pipeline.stats import PipelineStats, advice, stream_stats
 from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.sources.spec import open_source
 
-__all__ = ["Stream", "open"]
+__all__ = ["Stream"]
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,11 @@ class Stream:
         stall_timeout_s: a source that delivers nothing for this long is reported as stalled.
         threads: ONNX Runtime intra-op threads (default: all cores but one, which the capture thread
             uses to align and preprocess the next frameset while the model runs).
-        reconnect: restart a source that fails or stalls (default: live cameras yes, files and generators
-            no), up to ``reconnect_attempts`` times with back-off doubling from ``reconnect_backoff_s``
-            (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        reconnect: restart a source that fails or stalls (default: the source's ``reconnectable``: live
+            cameras yes, files and generators no), up to ``reconnect_attempts`` times with back-off doubling
+            from ``reconnect_backoff_s`` (at most 8 s); every attempt is counted in ``stats.reconnects``.
+        sinks: consumers of every result (overlay pictures, web viewer, publisher, status line; see
+            :class:`~mutualsense.pipeline.sinks.Sink`), started and stopped with the stream.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class Stream:
         reconnect: bool | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff_s: float = 0.5,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -88,17 +93,22 @@ class Stream:
         if not opened:
             raise MutualSenseError("no source given.", "pass source=... or sources=[...].")
         names = [s.name for s in opened]
+        # results and counters are tagged with a unique name (the sources themselves keep theirs);
+        # live cameras are restarted after a failure (unplugged, USB reset); files and generators end
         self.cameras = [
-            CameraState(s, s.name if names.count(s.name) == 1 else f"{s.name}#{i}") for i, s in enumerate(opened)
+            CameraState(
+                s,
+                s.name if names.count(s.name) == 1 else f"{s.name}#{i}",
+                live=s.real_time,
+                reconnect=s.reconnectable if reconnect is None else reconnect,
+            )
+            for i, s in enumerate(opened)
         ]
-        for cam in self.cameras:
-            cam.source.name = cam.name  # results and counters are tagged with a unique name
-            # live cameras are restarted after a failure (unplugged, USB reset); files and generators end
-            cam.reconnect = bool(getattr(cam.source, "reconnectable", False)) if reconnect is None else reconnect
         self.reconnect_attempts, self.reconnect_backoff_s = reconnect_attempts, reconnect_backoff_s
         self.source = opened[0]
         self.spec = self.bundle.input_spec
-        self.backend = open_backend(backend, self.bundle, providers, threads)
+        # no spinning: ONNX Runtime's idle threads would take the CPU the capture and result threads need
+        self.backend = open_backend(backend, self.bundle, providers, threads, spin=False)
         self.max_skew_ms, self.skew_policy, self.threshold = max_skew_ms, skew_policy, threshold
         self.stall_timeout_s, self.read_timeout_ms = stall_timeout_s, read_timeout_ms
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
@@ -107,8 +117,13 @@ class Stream:
         self._wake_results = threading.Event()
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
-        self._aligners: dict[str, DepthAligner] = {}
+        self.preparer = FramePreparer(self.spec)
         self._callbacks: list[ResultCallback] = []
+        self._sinks = SinkGroup(sinks)
+        # windows for status(): a fixed length, so a stream that runs for days keeps flat memory
+        self._latencies: deque[float] = deque(maxlen=300)
+        self._skews: deque[float] = deque(maxlen=300)
+        self._opened_at = time.monotonic()
         self._lock = threading.Lock()
         self._open = False
 
@@ -124,20 +139,25 @@ class Stream:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Stream:
-        self.backend.__enter__()
+        self._sinks.start(self)
         started: list[Source] = []
         try:
-            for cam in self.cameras:
-                cam.source.start()
-                started.append(cam.source)
+            self.backend.__enter__()
+            try:
+                for cam in self.cameras:
+                    cam.source.start()
+                    started.append(cam.source)
+            except BaseException:
+                for src in started:
+                    src.stop()
+                self.backend.__exit__(None, None, None)
+                raise
         except BaseException:
-            for src in started:
-                src.stop()
-            self.backend.__exit__(None, None, None)
+            self._sinks.stop()
             raise
         self._open = True
+        self._opened_at = time.monotonic()
         for cam in self.cameras:
-            cam.live = bool(getattr(cam.source, "real_time", True))
             t = threading.Thread(target=self._capture, args=(cam,), name=f"capture-{cam.name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -173,25 +193,25 @@ class Stream:
             for cam in self.cameras:
                 cam.source.stop()
         finally:
-            self.backend.__exit__(None, None, None)
+            try:
+                self.backend.__exit__(None, None, None)
+            finally:
+                self._sinks.stop()
 
     def advice(self) -> list[str]:
         """What to change when a camera lost frames (USB bandwidth) or framesets were dropped for skew."""
-        tips = []
-        for cam in self.cameras:
-            s = cam.stats
-            if s.source_frame_gaps:
-                tips.append(
-                    f"{cam.name} lost {s.source_frame_gaps} frames before they reached MutualSense (USB bandwidth or "
-                    "power): lower its colour or depth resolution or frame rate (e.g. depth 848x480@30 → 640x360@30 "
-                    "or 424x240@30), put each camera on its own USB 3 controller, or use a powered hub."
-                )
-            if s.dropped_by_skew:
-                tips.append(
-                    f"{cam.name}: {s.dropped_by_skew} framesets exceeded the RGB-depth skew limit: raise --max-skew-ms "
-                    "or run colour and depth at the same frame rate."
-                )
-        return tips
+        return advice(self.camera_stats)
+
+    def status(self) -> dict[str, Any]:
+        """What the status line and the web viewer show (see :func:`~mutualsense.pipeline.stats.stream_stats`):
+        rates since the stream opened, latency percentiles and median |skew| over the last results."""
+        return stream_stats(self.stats, self._latencies, self._skews, self._opened_at)
+
+    def add_sink(self, sink: Sink) -> Sink:
+        """Run ``sink`` on every result (see :class:`~mutualsense.pipeline.sinks.Sink`); starts it at once
+        when the stream is open. Returns the sink."""
+        self._sinks.add(sink, self if self._open else None)
+        return sink
 
     # ------------------------------------------------------------------ capture threads
     def _capture(self, cam: CameraState) -> None:
@@ -282,6 +302,8 @@ class Stream:
                     )
                 continue
             last = time.monotonic()
+            if fs.source != cam.name:  # two sources of the same name: tag with the stream's unique name
+                fs = replace(fs, source=cam.name)
             flagged = self.max_skew_ms is not None and abs(fs.skew_ms) > self.max_skew_ms
             with self._lock:
                 self._count(cam, "produced")
@@ -319,11 +341,8 @@ class Stream:
                     continue
                 for start in range(0, len(ready), batch):
                     group = ready[start : start + batch]
-                    rgb = np.concatenate([item[2].rgb for _, item in group])
-                    depth = np.concatenate([item[2].depth for _, item in group])
-                    if len(group) < batch:  # pad a fixed-batch model with copies of the last frameset
-                        rgb = np.concatenate([rgb, np.repeat(rgb[-1:], batch - len(group), axis=0)])
-                        depth = np.concatenate([depth, np.repeat(depth[-1:], batch - len(group), axis=0)])
+                    rgb = pad_batch(np.concatenate([item[2].rgb for _, item in group]), batch)
+                    depth = pad_batch(np.concatenate([item[2].depth for _, item in group]), batch)
                     t0 = time.monotonic()
                     logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
                     t1 = time.monotonic()
@@ -344,43 +363,16 @@ class Stream:
 
     def prepare(self, fs: FrameSet) -> Prepared:
         """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
-        t0 = time.monotonic()
-        spec = self.spec
-        grid = (spec.height, spec.width)
-        aligner = self._aligners.get(fs.source)
-        if aligner is None or not aligner.matches_frameset(fs, grid):
-            aligner = self._aligners[fs.source] = DepthAligner(
-                fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid
-            )
-        depth = aligner(fs.depth, fs.depth_scale)
-        t1 = time.monotonic()
-        rgb = preprocess_rgb(fs.color, spec)[None]
-        d = preprocess_depth(depth, fs.depth_scale, spec)[None]
-        t2 = time.monotonic()
-        return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
+        return self.preparer.prepare(fs)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
         prepared = self.prepare(fs)
         batch = self.bundle.batch
-        rgb, depth = np.repeat(prepared.rgb, batch, axis=0), np.repeat(prepared.depth, batch, axis=0)
+        rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
-        return self.postprocess(fs, flagged, prepared, logits, t0, time.monotonic())
-
-    def postprocess(
-        self,
-        fs: FrameSet,
-        flagged: bool,
-        prepared: Prepared,
-        logits: np.ndarray,
-        inference_started: float,
-        inference_finished: float,
-    ) -> SaliencyResult:
-        """Logits → saliency map at colour resolution, salient objects with distances, stage timings."""
-        return make_result(
-            fs, flagged, prepared, logits, inference_started, inference_finished, self.spec, self.threshold
-        )
+        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold)
 
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:
@@ -403,13 +395,17 @@ class Stream:
                 self._wake_results.wait(0.05)
                 self._wake_results.clear()
                 continue
-            result = self.postprocess(*item)
+            fs, flagged, prepared, logits, started, finished = item
+            result = make_result(fs, flagged, prepared, logits, started, finished, self.spec, self.threshold)
             with self._lock:
                 self._count(cam, "processed")
                 if result.skew_flagged:
                     self._count(cam, "skew_flagged")
+            self._latencies.append(result.latency_ms["total"])
+            self._skews.append(result.skew_ms)
             for cb in self._callbacks:
                 cb(result)
+            self._sinks.handle(result, self)
             yield result
 
     def on_result(self, fn: ResultCallback) -> ResultCallback:
@@ -418,22 +414,8 @@ class Stream:
         return fn
 
     def run(self, max_results: int | None = None) -> PipelineStats:
-        """Process until the source ends (or ``max_results``), calling the registered callbacks."""
+        """Process until the source ends (or ``max_results``), calling the registered callbacks and sinks."""
         for n, _ in enumerate(self, start=1):
             if max_results is not None and n >= max_results:
                 break
         return self.stats
-
-
-def open(  # noqa: A001 - mirrors the builtin on purpose: mutualsense.open(bundle, source=...)
-    bundle: Bundle | str | os.PathLike[str],
-    source: str | Source = "synthetic",
-    sources: Sequence[str | Source] | None = None,
-    **kwargs: Any,
-) -> Stream:
-    """Open a stream: ``with mutualsense.open("bundle", source="camera") as stream: for r in stream: ...``.
-
-    ``sources=["camera:A", "camera:B"]`` streams several cameras through one backend. Keyword
-    arguments are those of :class:`Stream`.
-    """
-    return Stream(bundle, source, sources=sources, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ from mutualsense.profiling.context import (
 )
 from mutualsense.profiling.report import ProfileReport
 from mutualsense.profiling.samples import Samples
-from mutualsense.profiling.stages import CLOCK_NONE, RESIDUAL_TOLERANCE_MS
+from mutualsense.profiling.stages import CLOCK_NONE
 
 if TYPE_CHECKING:
     from mutualsense.bundle import Bundle
@@ -35,15 +35,14 @@ __all__ = ["profile_backend"]
 # ----------------------------------------------------------------------------------- bare backend
 def _recorded_feeds(bundle: Bundle, inputs: str | Source, limit: int) -> tuple[list[dict[str, np.ndarray]], str]:
     """Up to ``limit`` framesets of a source, aligned and preprocessed as the pipeline does."""
-    from mutualsense.align import DepthAligner
-    from mutualsense.preprocess import preprocess_depth, preprocess_rgb
+    from mutualsense.backends.batching import pad_batch
+    from mutualsense.pipeline.prepare import FramePreparer
     from mutualsense.sources.base import SourceEnded
     from mutualsense.sources.spec import open_source
 
     src = open_source(inputs)
-    spec, grid = bundle.input_spec, (bundle.input_spec.height, bundle.input_spec.width)
+    preparer = FramePreparer(bundle.input_spec)
     feeds: list[dict[str, np.ndarray]] = []
-    aligner: DepthAligner | None = None
     with src:
         while len(feeds) < limit:
             try:
@@ -52,13 +51,9 @@ def _recorded_feeds(bundle: Bundle, inputs: str | Source, limit: int) -> tuple[l
                 break
             if fs is None:
                 break
-            if aligner is None or not aligner.matches_frameset(fs, grid):
-                aligner = DepthAligner(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, grid)
-            rgb = preprocess_rgb(fs.color, spec)[None]
-            depth = preprocess_depth(aligner(fs.depth, fs.depth_scale), fs.depth_scale, spec)[None]
-            if bundle.batch > 1:
-                rgb, depth = np.repeat(rgb, bundle.batch, axis=0), np.repeat(depth, bundle.batch, axis=0)
-            feeds.append({"rgb": rgb, "depth": depth})
+            prepared = preparer.prepare(fs)
+            batch = bundle.batch
+            feeds.append({"rgb": pad_batch(prepared.rgb, batch), "depth": pad_batch(prepared.depth, batch)})
     if not feeds:
         raise MutualSenseError(f"source {src.name} delivered no frameset.", "check the recording or camera.")
     return feeds, src.name
@@ -88,9 +83,7 @@ def profile_backend(
     """Time the bare backend: ``iterations`` back-to-back ``infer`` calls after ``warmup`` (like ``trtexec``).
 
     Separates the model's cost from the pipeline's: compare its ``inference`` with
-    :func:`profile_pipeline`'s. A backend that times its own copies (an attribute
-    ``last_timings_ms``: stage → ms of its last ``infer``, e.g. ``host_to_device``, ``inference``,
-    ``device_to_host``) gets them reported as separate stages.
+    :func:`profile_pipeline`'s.
 
     Args:
         bundle: a bundle or its folder.
@@ -113,7 +106,6 @@ def profile_backend(
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     calls: list[float] = []
     ends: list[float] = []
-    split: list[Mapping[str, float] | None] = []
     be = open_backend(backend, b, providers, threads)
     with be:
         perf = time.perf_counter
@@ -127,21 +119,12 @@ def profile_backend(
             t1 = perf()
             calls.append(1000.0 * (t1 - t0))
             ends.append(t1 - start)
-            timings = getattr(be, "last_timings_ms", None)
-            split.append(dict(timings) if isinstance(timings, Mapping) else None)
             if progress is not None:
                 progress(i + 1, iterations)
         provider = provider_name(be)
-        backend_name = str(getattr(be, "name", backend))
-    series: dict[str, list[float]]
-    if all(s is not None for s in split):
-        names = list(dict.fromkeys(k for s in split if s is not None for k in s))
-        series = {k: [float(s.get(k, 0.0)) for s in split if s is not None] for k in names}
-    else:
-        series = {"inference": calls}
-    residual = np.asarray(calls) - np.sum([np.asarray(v) for v in series.values()], axis=0)
-    if np.max(np.abs(residual)) > RESIDUAL_TOLERANCE_MS:
-        series["unaccounted"] = [float(x) for x in residual]
+        backend_name = be.name
+    # one stage: the backends time their host↔device copies inside infer (see absent_stages)
+    series = {"inference": calls}
     order = ordered_stages(series)
     return ProfileReport(
         mode="backend",

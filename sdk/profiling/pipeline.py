@@ -180,7 +180,7 @@ def profile_pipeline(
             if done >= frames:
                 break
         provider = provider_name(stream.backend)
-        backend_name = str(getattr(stream.backend, "name", backend))
+        backend_name = stream.backend.name
         at_last_result = stats.dropped_by_backpressure
     counters = stats.as_dict()
     n = len(cols.frame)
@@ -241,7 +241,7 @@ def profile_pipeline(
             "spec": source if isinstance(source, str) else None,
             "name": src.name,
             "type": type(src).__name__,
-            "real_time": bool(getattr(src, "real_time", True)),
+            "real_time": src.real_time,
             "clock_domains": sorted(set(cols.domains)),
             "max_skew_ms": max_skew_ms,
             "skew_policy": skew_policy,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 __all__ = [
     "CLOCK_DELIVERY",
@@ -26,7 +25,7 @@ PROFILE_VERSION = 1
 PERCENTILES = (50, 90, 95, 99)
 
 #: Stages in the order a frameset goes through them. A backend or a later pipeline may add stages
-#: (named in ``SaliencyResult.latency_ms``, or in a backend's ``last_timings_ms``); names not listed
+#: (named in ``SaliencyResult.latency_ms``); names not listed
 #: here are kept and shown after the known ones.
 STAGE_ORDER = (
     "wait",
@@ -56,7 +55,6 @@ COPY_STAGES = ("host_to_device", "device_to_host")
 CLOCK_SENSOR = "sensor_to_result"
 CLOCK_DELIVERY = "source_delivery_to_result"
 CLOCK_NONE = "none"
-LatencyClock = Literal["sensor_to_result", "source_delivery_to_result", "none"]
 
 RESIDUAL_TOLERANCE_MS = 0.01  # stage sums off by more than this get an "unaccounted" stage
 PLAUSIBLE_SENSOR_LATENCY_MS = (-5.0, 10_000.0)

@@ -67,9 +67,17 @@ class Source(ABC):
     uses that to record both streams at their own rates.
     """
 
-    emits_raw_frames = False
+    #: Whether the source sees every raw frame and passes it to the frame listeners (before pairing).
+    emits_raw_frames: bool = False
+    #: Paced by its device (a camera, a real-time replay): a stream never makes it wait, and the newest
+    #: frameset wins. False for a source read on demand (a recording or generator replayed as fast as
+    #: possible), which loses nothing.
+    real_time: bool = True
+    #: Whether a stream restarts it after a failure (a live camera: unplugged, USB reset).
+    reconnectable: bool = False
 
     def __init__(self, name: str) -> None:
+        #: The source's name (``camera:SERIAL``, the recording's file name, ``synthetic``); results carry it.
         self.name = name
         self.counters = SourceCounters()
         self._started = False

@@ -10,7 +10,7 @@ import pytest
 from conftest import cli_in_process
 from rich.console import Console
 
-from mutualsense.cli.status import StatusLine, summary_dict, summary_lines
+from mutualsense.cli.status import StatusDisplay, summary_dict, summary_lines
 from mutualsense.errors import MutualSenseError
 from mutualsense.pipeline import Stream
 from mutualsense.pipeline.stats import PipelineStats
@@ -19,7 +19,7 @@ from mutualsense.pipeline.stats import PipelineStats
 def test_off_a_terminal_a_plain_line_every_few_seconds() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=False, width=200)
-    with StatusLine(console, every_s=0.2) as status:
+    with StatusDisplay(console, every_s=0.2) as status:
         assert not status.interactive
         for i in range(12):
             status.update(f"status {i}")

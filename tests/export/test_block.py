@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch", reason="the model tests need torch (pip ins
 from torch import nn  # noqa: E402
 
 from mutualsense.export.model import MutualFormerBlock, cross_diffusion_attention  # noqa: E402
+from mutualsense.export.model.cda import cross_diffusion_attention_merged  # noqa: E402
 
 
 def diffusion_matrix(a: torch.Tensor) -> torch.Tensor:
@@ -150,3 +151,42 @@ def test_bad_shapes_and_mode_are_rejected() -> None:
         block(torch.randn(1, 10, 64), torch.randn(1, 10, 64))
     with pytest.raises(ValueError, match="mode"):
         MutualFormerBlock(64, 4, mode="slow")  # type: ignore[arg-type]
+
+
+def test_inference_path_matches_the_literal_form_at_the_benchmark_size() -> None:
+    """No autograd: one head at a time, merged outputs, fused self-attention kernel; ≤ 1e-5 from literal."""
+    torch.manual_seed(0)
+    fast, literal = MutualFormerBlock(256, 8, mode="fast").eval(), MutualFormerBlock(256, 8, mode="literal").eval()
+    _randomise(fast, 11)
+    literal.load_state_dict(fast.state_dict())
+    x, xrd = torch.randn(1, 1024, 512), torch.randn(1, 1024, 256)
+    calls = []
+    original = fast.attn._forward_inference
+    fast.attn._forward_inference = lambda *a: calls.append(1) or original(*a)  # type: ignore[method-assign]
+    with torch.inference_mode():
+        got = fast(x, xrd)
+        expected = literal(x, xrd)
+    assert calls, "the inference path was not taken"
+    assert (got - expected).abs().max().item() <= 1e-5
+    with torch.no_grad():
+        assert (fast(x[:, :100], xrd[:, :100]) - literal(x[:, :100], xrd[:, :100])).abs().max().item() <= 1e-5
+    # with autograd on, the batched form (the one training differentiates and export traces) runs
+    fast.requires_grad_(False)
+    n_calls = len(calls)
+    assert (fast(x[:, :100], xrd[:, :100]) - literal(x[:, :100], xrd[:, :100])).abs().max().item() <= 1e-5
+    assert len(calls) == n_calls
+
+
+def test_merged_cda_equals_the_fast_form_merged_head_by_head() -> None:
+    g = torch.Generator().manual_seed(5)
+    b, h, n, d = 2, 4, 70, 16
+    qkv = [torch.randn(b, h, n, d, generator=g) for _ in range(6)]
+    with torch.no_grad():
+        o_r, o_d, o_rd, o_dr = cross_diffusion_attention(*qkv, alpha=0.6, mode="fast")
+        cat_r, cat_d = cross_diffusion_attention_merged(*qkv, alpha=0.6)
+
+    def merge(t: torch.Tensor) -> torch.Tensor:
+        return t.transpose(1, 2).reshape(b, n, h * d)
+
+    assert torch.allclose(cat_r, torch.cat((merge(o_r), merge(o_rd)), 2), atol=1e-6)
+    assert torch.allclose(cat_d, torch.cat((merge(o_d), merge(o_dr)), 2), atol=1e-6)

@@ -96,13 +96,13 @@ def test_host_build_matches_torch(host_lib: ctypes.CDLL, shape: tuple[int, int, 
     scale = shape[-1] ** -0.5
     got, _ = _run_host(host_lib, ins, 0.6, scale)
     errors = _max_errors(got, _torch_reference(ins, 0.6, scale))
-    assert max(errors) <= 1e-4, f"max abs error per output (o_r, o_d, o_rd, o_dr): {errors}"
+    assert np.max(errors) <= 1e-4, f"max abs error per output (o_r, o_d, o_rd, o_dr): {errors}"
 
 
 def test_host_build_other_alpha_scale_and_workspace(host_lib: ctypes.CDLL) -> None:
     ins = _inputs((1, 3, 37, 12), seed=1)
     got, workspace = _run_host(host_lib, ins, 0.3, 0.2)
-    assert max(_max_errors(got, _torch_reference(ins, 0.3, 0.2))) <= 1e-4
+    assert np.max(_max_errors(got, _torch_reference(ins, 0.3, 0.2))) <= 1e-4
     # the workspace holds A_r for every (b, h), then A_d: row-stochastic N×N maps
     maps = workspace.reshape(2, 1, 3, 37, 37)
     np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
@@ -217,7 +217,7 @@ def test_gpu_kernels_match_torch(
     want = _torch_reference([a.astype(np.float32) for a in ins], 0.6, scale)  # fp32 on the same (rounded) inputs
     errors = _max_errors(got, want)
     tol = 1e-4 if dtype == "float32" else 1e-2
-    assert max(errors) <= tol, f"{dtype} max abs error per output (o_r, o_d, o_rd, o_dr): {errors}"
+    assert np.max(errors) <= tol, f"{dtype} max abs error per output (o_r, o_d, o_rd, o_dr): {errors}"
 
 
 # ---- the kernels' C ABI, loadable anywhere --------------------------------------------------------------

@@ -39,7 +39,7 @@ def make_result(h: int = 120, w: int = 160, seed: int = 0) -> SaliencyResult:
         SalientObject((0, 0, 3, 3), 0.6, 0.001, None, 0.0),
     )
     return SaliencyResult(
-        saliency=sal,
+        model_saliency=sal,
         objects=objects,
         threshold=0.5,
         color_frame_number=42,

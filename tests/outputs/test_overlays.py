@@ -1,16 +1,15 @@
-"""Overlay pictures: the viewer's panel, one file per result, never over an existing picture."""
+"""Overlay pictures: the viewer's panel (boxes, distances, labels), never over a picture already in the folder."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
-import pytest
 
-from mutualsense.errors import MutualSenseError
-from mutualsense.outputs.overlays import PANEL_WIDTH, OverlayWriter, overlay_name
+from mutualsense.outputs.overlays import PANEL_WIDTH, OverlayWriter
 from mutualsense.outputs.visualize import compose_panel
 from mutualsense.results import SaliencyResult, SalientObject
 from mutualsense.sources.synthetic import SyntheticSource
@@ -29,7 +28,7 @@ def _results(n: int, source: str = "synthetic") -> list[SaliencyResult]:
             box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
             out.append(
                 SaliencyResult(
-                    saliency=mask.astype(np.float32) / 255.0,
+                    model_saliency=mask.astype(np.float32) / 255.0,
                     objects=(SalientObject(box, 0.9, 0.1, 0.8, 1.0),),
                     threshold=0.5,
                     color_frame_number=fs.color_frame_number % 3,  # restarts, as a looping recording's does
@@ -49,60 +48,45 @@ def _results(n: int, source: str = "synthetic") -> list[SaliencyResult]:
     return out
 
 
-def test_one_picture_per_result_even_when_frame_numbers_restart(tmp_path: Path) -> None:
-    results = _results(7)
-    with OverlayWriter(tmp_path / "pics") as writer:
-        for r in results:
-            writer.submit(r)
+def _write(writer: OverlayWriter, results: list[SaliencyResult], cameras: int = 1) -> None:
+    stream = SimpleNamespace(cameras=[None] * cameras)  # what the sink reads of the stream
+    writer.on_start(stream)  # type: ignore[arg-type]
+    for r in results:
+        writer.on_result(r, stream)  # type: ignore[arg-type]
+    writer.on_stop()
+
+
+def test_each_picture_is_the_viewers_panel_of_its_result(tmp_path: Path) -> None:
+    results = _results(6)
+    writer = OverlayWriter(tmp_path / "pics", max_pending=16)
+    _write(writer, results)
     names = sorted(p.name for p in (tmp_path / "pics").iterdir())
-    assert names == [overlay_name(i + 1, r.color_frame_number) for i, r in enumerate(results)]
-    assert writer.written == 7
+    assert names == [f"result_{i + 1:06d}_frame_{r.color_frame_number:06d}.jpg" for i, r in enumerate(results)]
     panels = [compose_panel(r, PANEL_WIDTH).astype(int) for r in results]
-    for i, name in enumerate(names):  # the JPEG of the viewer's panel of that very result
+    for i, name in enumerate(names):  # the JPEG of that very result's panel
         picture = cv2.imread(str(tmp_path / "pics" / name))[..., ::-1].astype(int)
         errors = [float(np.abs(picture - p).mean()) for p in panels]
         # JPEG of noisy little images: a few levels off; another scene's panel is far off
         assert errors[i] < 10 and errors[i] <= min(errors) + 1.0 and max(errors) > 5 * errors[i], errors
-    # the boxes and distances are drawn: the panel differs from one without objects
     bare = compose_panel(dataclasses.replace(results[0], objects=()), PANEL_WIDTH)
-    assert np.abs(bare.astype(int) - panels[0]).max() > 100
+    assert np.abs(bare.astype(int) - panels[0]).max() > 100  # the boxes and distances are drawn
 
 
-def test_a_second_run_never_overwrites_the_first(tmp_path: Path) -> None:
-    folder = tmp_path / "pics"
-    folder.mkdir()
-    mine = folder / overlay_name(2, 0)
-    mine.write_bytes(b"the user's own file, by chance of the same name")
-    results = _results(3)
+def test_a_second_run_never_overwrites_the_first_nor_the_users_files(tmp_path: Path) -> None:
+    mine = tmp_path / "result_000002_frame_000000.jpg"
+    mine.write_bytes(b"the user's own file, by chance of such a name")
     for _ in range(2):
-        with OverlayWriter(folder) as writer:
-            for r in results:
-                writer.submit(r)
-    names = sorted(p.name for p in folder.iterdir())
-    assert len(names) == 7  # the user's file + 3 + 3
-    assert mine.read_bytes().startswith(b"the user's own file")
+        _write(OverlayWriter(tmp_path, max_pending=16), _results(3))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 7 and mine.read_bytes().startswith(b"the user's own file")
     assert [n.split("_")[1] for n in names] == [f"{i:06d}" for i in range(2, 9)]  # numbering goes on after it
 
 
 def test_several_cameras_are_named_apart(tmp_path: Path) -> None:
-    with OverlayWriter(tmp_path, per_camera_names=True) as writer:
-        for r in _results(2, "camera:123") + _results(2, "run.db3"):
-            writer.submit(r)
+    _write(OverlayWriter(tmp_path, max_pending=16), _results(2, "camera:123") + _results(2, "run.db3"), cameras=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "camera-123_result_000001_frame_000000.jpg",
-        "camera-123_result_000002_frame_000001.jpg",
+        "camera_123_result_000001_frame_000000.jpg",
+        "camera_123_result_000002_frame_000001.jpg",
         "run.db3_result_000001_frame_000000.jpg",
         "run.db3_result_000002_frame_000001.jpg",
     ]
-
-
-def test_a_folder_that_cannot_be_written_is_an_error_not_silence(tmp_path: Path) -> None:
-    (tmp_path / "afile").write_text("x")
-    results = _results(3)
-    with (
-        pytest.raises(MutualSenseError, match="cannot write overlay pictures") as info,
-        OverlayWriter(tmp_path / "afile" / "pics") as writer,
-    ):
-        for r in results:
-            writer.submit(r)
-    assert "--save-overlay" in info.value.what

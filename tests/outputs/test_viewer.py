@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import shutil
@@ -47,7 +48,7 @@ def _result(fs: FrameSet, src: SyntheticSource, distance: float | None = 1.234) 
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     obj = SalientObject(box, 0.9, float(mask.mean() / 255), distance, 0.95)
     return SaliencyResult(
-        saliency=saliency,
+        model_saliency=saliency,
         objects=(obj,),
         threshold=0.5,
         color_frame_number=fs.color_frame_number,
@@ -190,22 +191,10 @@ def test_panel_fits_max_width_and_labels_objects() -> None:
     green = (panel[..., 1] == 255) & (panel[..., 0] == 0) & (panel[..., 2] == 0)
     assert green.sum() > 100  # the boxes are drawn
     with pytest.raises(MutualSenseError, match="no frameset"):
-        compose_panel(SaliencyResult(**{**vars(result), "frameset": None}))
+        compose_panel(dataclasses.replace(result, frameset=None))
 
 
 # ------------------------------------------------------------------------------------ CLI
-
-
-def test_stream_stats_feed_the_status_line() -> None:
-    from mutualsense.cli.stream import format_status
-    from mutualsense.pipeline import PipelineStats, stream_stats
-
-    stats = stream_stats(PipelineStats(produced=10, processed=8, dropped_by_skew=2), [10, 20, 30], [-1.0, 3.0], 0.0)
-    assert stats["latency_p50_ms"] == 20.0 and stats["skew_median_abs_ms"] == 2.0 and stats["processed"] == 8
-    json.dumps(stats)  # what the viewer serves
-    line = format_status(stats)
-    assert "p50   20.0 ms" in line and "produced 10 processed 8" in line and "skew 2 back-pressure 0" in line
-    assert stream_stats(PipelineStats(), [], [], time.monotonic())["latency_p95_ms"] == 0.0
 
 
 def test_cli_view_web(tiny_bundle, capsys) -> None:
@@ -385,20 +374,15 @@ def test_headless_chromium_shows_live_frames(tiny_bundle, tmp_path: Path) -> Non
             f"Debian chromium not installed (no {', '.join(missing)}): `make testdeps` installs it "
             "(apt-get install chromium chromium-driver)"
         )
-    from mutualsense.pipeline import Stream, stream_stats
+    from mutualsense.pipeline import Stream
 
     stop, failure = threading.Event(), []
 
     def feed(viewer: WebViewer) -> None:
-        latencies: list[float] = []
-        skews: list[float] = []
         try:
             with Stream(tiny_bundle, SyntheticSource(real_time=True, fps=15, scene_seconds=0.5)) as stream:
-                started = time.monotonic()
                 for result in stream:
-                    latencies.append(result.latency_ms["total"])
-                    skews.append(result.skew_ms)
-                    viewer.update(result, stream_stats(stream.stats, latencies[-300:], skews[-300:], started))
+                    viewer.update(result, stream.status())
                     if stop.is_set():
                         break
         except BaseException as exc:  # reported by the test thread

@@ -193,34 +193,11 @@ def test_backend_only_times_bare_inference(backend_report: ProfileReport) -> Non
     assert ProfileReport.from_json(r.to_json()) == r
 
 
-def test_a_backend_may_report_its_copies_as_stages(tiny_bundle, monkeypatch: pytest.MonkeyPatch) -> None:
-    class CopyTimingBackend:
-        name = "fake-gpu"
-
-        def __enter__(self) -> CopyTimingBackend:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-        def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            marks = [time.perf_counter()]
-            for ms in (0.2, 0.6, 0.2):  # host→device, inference, device→host
-                while time.perf_counter() - marks[-1] < ms / 1000:
-                    pass
-                marks.append(time.perf_counter())
-            names = ("host_to_device", "inference", "device_to_host")
-            self.last_timings_ms = {n: 1000 * (b - a) for n, a, b in zip(names, marks, marks[1:], strict=False)}
-            return {"saliency": np.zeros((1, 1, 96, 96), np.float32)}
-
-    import mutualsense.backends.factory
-
-    monkeypatch.setattr(mutualsense.backends.factory, "open_backend", lambda *a: CopyTimingBackend())
-    r = profile_backend(tiny_bundle, iterations=10, warmup=1)
-    assert r.stages[:3] == ("host_to_device", "inference", "device_to_host")
-    assert "host_to_device" not in r.absent_stages
-    assert r.stage_sum_error() < 0.05
-    assert r.stage_stats("inference").p50 == pytest.approx(0.6, abs=0.2)
+def test_backend_copies_are_absent_with_the_reason_not_zero(backend_report: ProfileReport) -> None:
+    # ONNX Runtime copies inside session.run: the copies are part of "inference", and the report says so
+    assert set(backend_report.absent_stages) == {"host_to_device", "device_to_host"}
+    assert all("inside session.run" in why for why in backend_report.absent_stages.values())
+    assert backend_report.stage_sum_error() == 0.0
 
 
 def test_diff_reports_deltas_ratios_and_warnings(report: ProfileReport, backend_report: ProfileReport) -> None:
