@@ -78,6 +78,11 @@ def load_weights_only(path: Path, what: str = "checkpoint") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):  # no Python object named: corrupt or another format (torch's text not passed on)
+            raise CheckpointError(
+                f"{what} {path} cannot be read (it is not a pickle of tensors and plain data).",
+                "it is truncated, corrupt or not a torch file; re-download or re-train it.",
+            ) from exc
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         held = f" (such as {found.group(1)})" if found else ""
         raise CheckpointError(
