@@ -6,28 +6,48 @@ VENV := .venv
 BIN := $(VENV)/bin
 # nvidia-modelopt (the INT8 quantiser) pins its own onnx and onnxruntime-gpu: it gets a venv of its own.
 MODELOPT_VENV := .venv-modelopt
-# Re-install only when pyproject.toml changes.
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml 2>/dev/null | cut -c1-16)
+# Exact versions of every package, used as pip constraints: the same install on every machine.
+# `make lock` refreshes it (the newest versions pyproject.toml allows, resolved in a fresh venv).
+LOCK := requirements/lock.txt
+CONSTRAIN := $(if $(wildcard $(LOCK)),-c $(LOCK))
+# Re-install only when pyproject.toml or the lock changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) 2>/dev/null | sha256sum | cut -c1-16)
 PYTEST_FLAGS ?=
 ifeq ($(CI),true)
 PYTEST_FLAGS += --color=no -p no:cacheprovider
 endif
 
-.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps testdeps venv modelopt clean
+.PHONY: demo test test-fast lint typecheck bench bench-gpu sysdeps testdeps venv modelopt lock clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard $(LOCK))
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python >= 3.10 is needed (found $$($(PYTHON) --version))"; exit 2; }
 	@rm -f $(VENV)/.installed-*
 	$(PYTHON) -m venv $(VENV)
-	# torch first and pinned: this machine's pip finds the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q "setuptools>=68" wheel
-	$(BIN)/pip install -q -e ".[cpu,export,realsense,profile,zenoh,dev]"
-	# pysodmetrics pins numpy<2.3.5 but gives identical results on newer numpy: the metrics tests' cross-check.
-	$(BIN)/pip install -q --no-deps pysodmetrics==1.6.2
+	$(call install,$(BIN),$(CONSTRAIN))
 	@touch $@
+
+# install(BIN, PIP_OPTIONS): the packages of a development venv.
+# torch first and pinned: this machine's pip finds the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+# pysodmetrics pins numpy<2.3.5 but gives identical results on newer numpy: the metrics tests' cross-check.
+define install
+	$(1)/pip install -q $(2) torch==2.13.0
+	$(1)/pip install -q $(2) "setuptools>=77" wheel
+	$(1)/pip install -q $(2) -e ".[cpu,export,realsense,profile,zenoh,dev]"
+	$(1)/pip install -q --no-deps pysodmetrics==1.6.2
+endef
+
+# Refresh the lock: resolve pyproject.toml's ranges afresh in a scratch venv and record every version.
+lock:
+	@rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	$(call install,build/lock-venv/bin,)
+	@mkdir -p $(dir $(LOCK))
+	{ echo "# Exact versions installed by \`make venv\` (pip constraints). Refresh with \`make lock\`; do not edit."; \
+	  build/lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//'; } > $(LOCK)
+	@rm -rf build/lock-venv
+	@echo "wrote $(LOCK); run make venv to install it"
 
 # Made by the SDK's own code (as `mutualsense export --precision int8` would on first use); a no-op when ready.
 modelopt: venv

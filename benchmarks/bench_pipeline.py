@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
-from common import MemorySource, cpu_name, write_result  # noqa: E402
+from common import SAMPLE, MemorySource, cpu_name, sample_framesets, write_result  # noqa: E402
 
 import mutualsense.pipeline.stream as pipeline_stream
 from mutualsense.backends import OnnxRuntimeBackend
@@ -24,17 +24,10 @@ from mutualsense.bundle import Bundle
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.pipeline import Stream
 from mutualsense.preprocess import preprocess
-from mutualsense.sources import FrameSet, Recording, Source
+from mutualsense.sources import Recording, Source
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "data" / "sample.db3"
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline_cpu.json"
-
-
-def sample_framesets() -> list[FrameSet]:
-    """The sample recording, decoded once."""
-    with Recording(SAMPLE) as rec:
-        return list(rec)
 
 
 def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:

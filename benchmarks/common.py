@@ -9,7 +9,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mutualsense.sources import FrameSet, Source
+from mutualsense.sources import FrameSet, Recording, Source
+
+#: The shipped sample recording (colour 640×480, depth 424×240, 15 fps).
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "data" / "sample.db3"
+
+
+def sample_framesets() -> list[FrameSet]:
+    """The sample recording, decoded once."""
+    with Recording(SAMPLE) as rec:
+        return list(rec)
 
 
 def cpu_name() -> str:

@@ -7,7 +7,8 @@ quantiser runs as a subprocess: ``python -m modelopt.onnx.quantization`` on a sa
 the calibration arrays, calibrating on ONNX Runtime's CPU provider with ``high_precision_dtype=fp32``
 (the fp16 default probes custom ops through TensorRT and fails on the CDA node).
 
-Where the venv lives: ``$MUTUALSENSE_MODELOPT_VENV``, else
+Where the venv lives: ``$MUTUALSENSE_MODELOPT_VENV``, else, in a source checkout (an editable install),
+the checkout's ``.venv-modelopt`` that ``make modelopt`` (run by ``make test``) makes, else
 ``$XDG_CACHE_HOME/mutualsense/modelopt-<version>-py<major><minor>`` (``~/.cache`` by default).
 Extra pip arguments for its creation (an index, a proxy) come from ``$MUTUALSENSE_MODELOPT_PIP_ARGS``.
 """
@@ -82,9 +83,14 @@ class ModeloptEnv:
 
 
 def default_env_path() -> Path:
-    """Where the modelopt venv is looked for and made: ``$MUTUALSENSE_MODELOPT_VENV`` or the user cache."""
+    """Where the modelopt venv is looked for and made: ``$MUTUALSENSE_MODELOPT_VENV``, a source checkout's
+    ``.venv-modelopt`` (the one ``make modelopt`` makes, so the first INT8 export does not make a second),
+    or the user cache."""
     if os.environ.get("MUTUALSENSE_MODELOPT_VENV"):
         return Path(os.environ["MUTUALSENSE_MODELOPT_VENV"]).expanduser().absolute()
+    checkout = Path(__file__).resolve().parents[1]  # calibration/ → the checkout, in an editable install
+    if (checkout / "pyproject.toml").is_file() and (checkout / "calibration").is_dir():
+        return checkout / ".venv-modelopt"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "mutualsense" / f"modelopt-{MODELOPT_VERSION}-py{sys.version_info[0]}{sys.version_info[1]}"
 

@@ -188,8 +188,10 @@ def load_calibration_set(path: str | os.PathLike[str]) -> CalibrationSet:
         with np.load(path, allow_pickle=False) as z:
             rgb, depth, manifest = z["rgb"], z["depth"], json.loads(str(z["manifest"]))
     except (OSError, ValueError, KeyError) as exc:
+        # numpy's message for pickled arrays suggests allow_pickle=True, which runs code from the file: not passed on
+        why = "it holds pickled Python objects, which are never loaded" if "pickle" in str(exc) else str(exc)
         raise DataError(
-            f"{path} is not a MutualSense calibration set ({exc}).", "make one with `mutualsense calibrate`."
+            f"{path} is not a MutualSense calibration set ({why}).", "make one with `mutualsense calibrate`."
         ) from exc
     if manifest.get("format") != FORMAT:
         raise DataError(f"{path} is not a MutualSense calibration set.", "make one with `mutualsense calibrate`.")

@@ -17,7 +17,7 @@ from typing import Any
 import onnx
 
 from mutualsense import __version__
-from mutualsense.bundle import Bundle, finalize_manifest, write_bundle
+from mutualsense.bundle import Bundle, finalize_manifest, refuse_replacing, write_bundle
 from mutualsense.errors import MutualSenseError
 from mutualsense.evaluation.data import EVAL_SEED, LabelledFrame, labelled_frames
 from mutualsense.evaluation.metrics import Scores
@@ -90,6 +90,7 @@ def check_export(out: str | os.PathLike[str], options: ExportOptions) -> None:
         require_tensorrt(tensorrt_version(), gpu_info())  # fail before any work
     if Path(out).exists() and not options.overwrite:
         raise MutualSenseError(f"{out} already exists.", "choose another --out, or pass --overwrite to replace it.")
+    refuse_replacing(out)  # before any work: --overwrite replaces only a bundle or an empty folder
 
 
 def trace_checkpoint(checkpoint: str | os.PathLike[str], options: ExportOptions, step: Callable[[str], None]) -> Traced:

@@ -30,7 +30,7 @@ from mutualsense.errors import CheckpointError
 from mutualsense.evaluation import EVAL_SEED, evaluate_predictor, labelled_frames, parse_data_spec
 from mutualsense.export.data import TrainingData
 from mutualsense.export.evaluate import model_predictor
-from mutualsense.export.model import MutualSenseNet, get_config, load_checkpoint, save_checkpoint
+from mutualsense.export.model import MutualSenseNet, get_config, load_checkpoint, load_weights_only, save_checkpoint
 from mutualsense.export.training.backbone import load_backbone_weights
 from mutualsense.export.training.device import Precision, resolve_device, resolve_precision
 from mutualsense.export.training.distributed import Ranks, init_distributed, read_ranks, shutdown_distributed
@@ -113,7 +113,7 @@ def _start(opts: TrainOptions) -> _Start:
                 "pass a larger --epochs to continue training.",
             )
         sidecar = optimizer_path(opts.resume)
-        state = torch.load(sidecar, map_location="cpu", weights_only=True) if sidecar.exists() else None
+        state = load_weights_only(sidecar, "optimizer state") if sidecar.exists() else None
         history = list(loaded.training.get("history", []))
         return _Start(loaded.model, epoch, history, state, {"resume": str(opts.resume)})
     if opts.init is not None:

@@ -32,7 +32,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "Bundle",
     "finalize_manifest",
+    "is_bundle_folder",
     "manifest_schema",
+    "refuse_replacing",
     "sha256_file",
     "update_bundle",
     "validate_manifest",
@@ -180,9 +182,23 @@ def _file_entry(path: Path, role: str) -> dict[str, Any]:
     return {"sha256": sha256_file(path), "size": path.stat().st_size, "role": role}
 
 
+def _umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it back races with threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600: honour the umask like any other written file
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
@@ -194,19 +210,65 @@ def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
             os.unlink(tmp)
 
 
+def is_bundle_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder holding a manifest.json of ours (its format field), valid or not otherwise."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
+
+
+def refuse_replacing(target: str | os.PathLike[str], option: str = "--out") -> None:
+    """Raise :class:`BundleError` unless ``target`` may be replaced by a new bundle.
+
+    Only an empty folder or one of our bundles is ever replaced: anything else there is the user's.
+    Neither the working folder nor a folder holding it is replaced, even when it is a bundle.
+    """
+    root = Path(target).absolute()
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise BundleError(
+            f"{option} {target} is a file, not a bundle folder; --overwrite only replaces a bundle folder.",
+            f"choose another {option}.",
+        )
+    if not root.exists():
+        return
+    cwd = Path.cwd().absolute()
+    if root == cwd or root in cwd.parents:
+        raise BundleError(
+            f"{option} {target} is the current folder (or holds it); it is never replaced.",
+            f"choose a new folder for {option}, e.g. {option} bundle.",
+        )
+    try:
+        entries = sorted(p.name for p in root.iterdir())
+    except OSError as exc:
+        raise BundleError(
+            f"cannot read {option} folder {target} ({exc.strerror}).", f"choose another {option}."
+        ) from exc
+    if entries and not is_bundle_folder(root):
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        raise BundleError(
+            f"{option} {target} is not a mutualsense bundle (it holds {shown}), so --overwrite will not replace it.",
+            f"choose another {option}; --overwrite only replaces a bundle folder or an empty one.",
+        )
+
+
 @contextlib.contextmanager
 def write_bundle(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Build a new bundle atomically: yields a temporary folder beside ``out``; on success it becomes ``out``.
 
     Inside the ``with`` block write the files, then call :func:`finalize_manifest` on the folder. Any
-    exception (including Ctrl-C) removes the temporary folder and leaves ``out`` untouched.
+    exception (including Ctrl-C) removes the temporary folder and leaves ``out`` untouched. With
+    ``overwrite``, only an empty folder or an existing bundle is replaced (:func:`refuse_replacing`).
     """
     target = Path(out).absolute()
     if target.exists() and not overwrite:
         raise BundleError(f"{target} already exists.", "choose another --out, or pass --overwrite to replace it.")
+    refuse_replacing(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700: a bundle is read by the service that runs it
     except OSError as exc:
         raise BundleError(
             f"cannot write to {target.parent} ({exc.strerror}).", "choose a writable --out folder."

@@ -18,6 +18,7 @@ __all__ = [
     "EngineError",
     "MissingDependencyError",
     "MutualSenseError",
+    "OptionError",
     "PluginError",
     "SourceError",
 ]
@@ -56,6 +57,10 @@ class MissingDependencyError(MutualSenseError):
         need = f" (needed {purpose})" if purpose else ""
         super().__init__(f"{package} is not installed{need}.", f"run `{install}`.")
         self.package = package
+
+
+class OptionError(MutualSenseError):
+    """A command-line value cannot work: a path that is missing, unreadable or not writable, a value out of range."""
 
 
 class CheckpointError(MutualSenseError):

@@ -2,7 +2,7 @@
 
 from mutualsense.export.model.block import MutualFormerBlock
 from mutualsense.export.model.cda import cross_diffusion_attention
-from mutualsense.export.model.checkpoint import LoadedCheckpoint, load_checkpoint, save_checkpoint
+from mutualsense.export.model.checkpoint import LoadedCheckpoint, load_checkpoint, load_weights_only, save_checkpoint
 from mutualsense.export.model.config import CONFIGS, ModelConfig, get_config
 from mutualsense.export.model.net import MutualSenseNet
 
@@ -15,5 +15,6 @@ __all__ = [
     "cross_diffusion_attention",
     "get_config",
     "load_checkpoint",
+    "load_weights_only",
     "save_checkpoint",
 ]

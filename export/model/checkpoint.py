@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,14 @@ from mutualsense.errors import CheckpointError
 from mutualsense.export.model.config import ModelConfig
 from mutualsense.export.model.net import MutualSenseNet
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "LoadedCheckpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "LoadedCheckpoint",
+    "load_checkpoint",
+    "load_weights_only",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "mutualsense.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -60,6 +68,37 @@ def save_checkpoint(
     return path
 
 
+def load_weights_only(path: Path, what: str = "checkpoint") -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain data only, never arbitrary pickled objects.
+
+    Every failure is a :class:`CheckpointError`. torch's own message for a file holding other objects
+    suggests loading it with ``weights_only=False``, which runs whatever code the file carries: that
+    advice is never passed on.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL" not in str(exc):  # no Python object named: corrupt or another format (torch's text not passed on)
+            raise CheckpointError(
+                f"{what} {path} cannot be read (it is not a pickle of tensors and plain data).",
+                "it is truncated, corrupt or not a torch file; re-download or re-train it.",
+            ) from exc
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        held = f" (such as {found.group(1)})" if found else ""
+        raise CheckpointError(
+            f"{what} {path} holds Python objects other than tensors and plain data{held}; mutualsense does not "
+            "load those, because loading them can run code hidden in the file.",
+            "use a checkpoint written by `mutualsense train`, or save the weights as a plain state dict with "
+            "`mutualsense.export.model.save_checkpoint`.",
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{what} {path} cannot be read ({first}).",
+            "it is truncated, corrupt or not a torch file; re-download or re-train it.",
+        ) from exc
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(
@@ -71,14 +110,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} is empty (0 bytes).", "the file was not written completely; re-create it."
         )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({first}).",
-            "it is truncated, corrupt or not a torch file; re-download or re-train it.",
-        ) from exc
+    payload = load_weights_only(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format", "no 'format' key") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.cli._common import require_export
+from mutualsense.errors import OptionError
 
 
 @app.command()
@@ -24,6 +25,7 @@ def calibrate(
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Samples to keep.")] = 256,
     seed: Annotated[int, typer.Option(help="Generator seed (synthetic) or sampling seed.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Calibration file to write (.npz).")] = Path("calib.npz"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
 ) -> None:
     """Build an INT8 calibration set: RGB-D pairs preprocessed exactly as the runtime does, with a manifest.
 
@@ -33,10 +35,15 @@ def calibrate(
     """
     from mutualsense.bundle import Bundle
 
+    params.bundle_folder(bundle)
+    params.data_folder(data)
+    recording = params.recording_path(data)
+    inputs = (("--bundle", bundle), ("--data", recording or (Path(data) if data != "synthetic" else None)))
+    params.output_file(out, "--out", overwrite=overwrite, inputs=inputs, suffix=".npz", example="calib.npz")
+    spec = Bundle.load(bundle).input_spec
     mod = require_export("mutualsense.calibration.set")
     console = Console()
     t0 = time.perf_counter()
-    spec = Bundle.load(bundle).input_spec
     with console.status(f"reading {data}…"):
         calib = mod.build_calibration_set(data, samples, spec, seed)
         calib.save(out)
@@ -51,9 +58,12 @@ def calibrate(
 def setup_modelopt(
     path: Annotated[
         Path | None,
-        typer.Option(help="Where to make the venv; default $MUTUALSENSE_MODELOPT_VENV or ~/.cache/mutualsense/…"),
+        typer.Option(
+            help="Where to make the venv; default $MUTUALSENSE_MODELOPT_VENV, else a source checkout's "
+            ".venv-modelopt (as `make modelopt` makes), else ~/.cache/mutualsense/…"
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Make it again even if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Make it again even if it exists.")] = False,
 ) -> None:
     """Make nvidia-modelopt's own venv, which INT8 export uses to quantise (about 2 GB, once).
 
@@ -67,6 +77,8 @@ def setup_modelopt(
       [bold]mutualsense setup-modelopt[/]
       [bold]export MUTUALSENSE_MODELOPT_PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"[/]
     """
+    if path is not None and path.exists() and not path.is_dir():
+        raise OptionError(f"--path {path} is a file; the venv is a folder.", "choose another --path.")
     mod = require_export("mutualsense.calibration.modelopt")
     console = Console()
     env = None if force else mod.find_env(path)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.cli._common import DATA_HELP, require_export
 from mutualsense.errors import DataError
 
@@ -47,10 +47,10 @@ def _check(model: Path, data: list[str], subset: str, report: Path | None) -> No
         labelled_data_spec(item, "--data")
     if report is not None and report.exists() and not report.is_dir():
         raise DataError(f"--report {report} is a file.", "pass a folder for benchmark.md and benchmark.json.")
-    if not model.exists():
-        raise DataError(
-            f"model {model} does not exist.", "pass a checkpoint (.pt) or a bundle folder made by `mutualsense export`."
-        )
+    if not model.is_dir():
+        params.readable_file(model, "MODEL", "checkpoint (.pt) or bundle folder")
+    if report is not None:
+        params.output_folder(report, "--report", [("MODEL", model)])
 
 
 @app.command()
@@ -68,7 +68,9 @@ def evaluate(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the generated held-out set (default: the standard one).")
     ] = None,
-    subset: Annotated[str, typer.Option(help="all | camouflaged | normal (generated scenes only).")] = "all",
+    subset: Annotated[
+        Literal["all", "camouflaged", "normal"], typer.Option(help="Which generated scenes to score.")
+    ] = "all",
     blank_depth: Annotated[bool, typer.Option(help="Feed invalid depth everywhere (the RGB-only ablation).")] = False,
     report: Annotated[
         Path | None, typer.Option(help="Write the benchmark table to DIR/benchmark.md and DIR/benchmark.json.")

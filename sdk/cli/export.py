@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mutualsense.bundle_summary import BundleSummary
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.cli._common import require_export
 
 
@@ -20,9 +20,11 @@ from mutualsense.cli._common import require_export
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `mutualsense train` (.pt).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle folder to create.")],
-    precision: Annotated[str, typer.Option(help="fp16 (Jetson default), fp32 (CPU) or int8.")] = "fp16",
+    precision: Annotated[
+        Literal["fp16", "fp32", "int8"], typer.Option(help="fp16 (Jetson default), fp32 (CPU) or int8.")
+    ] = "fp16",
     engine: Annotated[
-        bool, typer.Option(help="Also build the TensorRT engine (on the target: needs TensorRT).")
+        bool, typer.Option("--engine", help="Also build the TensorRT engine (on the target: needs TensorRT).")
     ] = False,
     plugin: Annotated[Path | None, typer.Option(help="CDA plugin library for --engine.")] = None,
     input_size: Annotated[
@@ -31,7 +33,9 @@ def export(
     batch: Annotated[int, typer.Option(min=1, help="Fixed batch size (one slot per camera).")] = 1,
     calib: Annotated[Path | None, typer.Option(help="INT8: calibration set (`mutualsense calibrate`).")] = None,
     eval_count: Annotated[int, typer.Option(min=0, help="Held-out generated scenes for the accuracy figures.")] = 200,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --out if it is a bundle (or an empty folder).")
+    ] = False,
     eval_data: Annotated[
         str | None,
         typer.Option(
@@ -41,7 +45,9 @@ def export(
     max_drop: Annotated[
         float | None,
         typer.Option(
-            min=0.0, help="INT8 gate: largest S-measure drop vs FP32 [default: the gate's DEFAULT_MAX_DROP, 0.01]."
+            min=0.0,
+            max=1.0,
+            help="INT8 gate: largest S-measure drop vs FP32 [default: the gate's DEFAULT_MAX_DROP, 0.01].",
         ),
     ] = None,
     force: Annotated[
@@ -74,6 +80,15 @@ def export(
       [bold]mutualsense export tiny.pt --out tiny-fp16 --engine --plugin libmutualsense_cda.so[/]   (on a Jetson)
       [bold]mutualsense export tiny.pt --out tiny-int8 --precision int8 --calib calib.npz --auto-fp16[/]   (gated INT8)
     """
+    params.readable_file(checkpoint, "CHECKPOINT", "checkpoint")
+    for option, path in (("--plugin", plugin), ("--calib", calib)):
+        if path is not None:
+            params.readable_file(path, option)
+    params.check_input_size(input_size)
+    if eval_data is not None:
+        params.data_folder(eval_data, "--eval-data")
+    inputs = (("CHECKPOINT", checkpoint), ("--calib", calib), ("--plugin", plugin))
+    params.bundle_output(out, "--out", overwrite=overwrite, inputs=inputs)
     precisions = require_export("mutualsense.export.precisions")
     typed = {
         "calib": ("--calib", calib),

@@ -10,7 +10,9 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
+from mutualsense.cli.help import with_appendix
+from mutualsense.cli.options import BackendOption, MaxSkewOption, SkewPolicyOption
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -145,9 +147,9 @@ def profile(
             "source instead of random ones."
         ),
     ] = None,
-    frames: Annotated[int, typer.Option(help="Results (or --backend-only iterations) to measure.")] = 300,
-    warmup: Annotated[int, typer.Option(help="Results (or iterations) to discard first.")] = 10,
-    backend: Annotated[str, typer.Option(help="ort (ONNX Runtime, anywhere) or tensorrt (Jetson engine).")] = "ort",
+    frames: Annotated[int, typer.Option(min=1, help="Results (or --backend-only iterations) to measure.")] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="Results (or iterations) to discard first.")] = 10,
+    backend: BackendOption = "ort",
     build: Annotated[
         bool,
         typer.Option(
@@ -156,16 +158,21 @@ def profile(
             "(minutes, once); --no-build refuses instead.",
         ),
     ] = True,
-    out: Annotated[Path | None, typer.Option(help="Write profile.json and the plots (*.png) here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for profile.json and the plots (*.png).")] = None,
     backend_only: Annotated[
         bool, typer.Option("--backend-only", help="Time bare inference calls only (like trtexec): no source.")
     ] = False,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime intra-op threads (default: all cores).")] = None,
-    max_skew_ms: Annotated[float | None, typer.Option(help="RGB-depth timestamp skew limit in ms.")] = None,
-    skew_policy: Annotated[str, typer.Option(help="drop or flag framesets over --max-skew-ms.")] = "drop",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="ONNX Runtime intra-op threads (default: all cores).")
+    ] = None,
+    max_skew_ms: MaxSkewOption = None,
+    skew_policy: SkewPolicyOption = "drop",
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write plots into --out (needs matplotlib).")
     ] = True,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace profile.json and the plots already in --out.")
+    ] = False,
 ) -> None:
     """Measure where the latency goes: every stage, end to end, jitter, throughput, drops and skew.
 
@@ -185,13 +192,18 @@ def profile(
     from mutualsense.errors import MutualSenseError
     from mutualsense.profiling import profile_backend, profile_pipeline
 
-    if skew_policy not in ("drop", "flag"):
-        raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use --skew-policy drop or flag.")
+    params.bundle_folder(bundle)
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MutualSenseError(f"cannot create {out} ({exc.strerror}).", "choose a writable --out folder.") from exc
+        inputs = [("--bundle", bundle), ("--source", params.recording_path(source or "camera"))]
+        params.output_folder(out, "--out", inputs)
+        from mutualsense.profiling.plots import PLOTS
+
+        written = [out / "profile.json", *((out / name for name in PLOTS) if plots else ())]
+        if not overwrite and (existing := [p.name for p in written if p.exists()]):
+            raise MutualSenseError(
+                f"--out {out} already holds {', '.join(existing)} from an earlier profile.",
+                "choose another --out, or pass --overwrite to replace them.",
+            )
         if plots:
             from mutualsense.profiling.plots import require_matplotlib
 
@@ -236,6 +248,7 @@ def profile(
             )
     console.print(report_renderable(report))
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         written = [report.save(out / "profile.json")]
         if plots:
             from mutualsense.profiling.plots import write_plots
@@ -259,8 +272,10 @@ def profile_diff(
     """
     from mutualsense.profiling import ProfileReport, diff_reports
 
+    for name, path in (("A", a), ("B", b)):
+        params.json_file(path, name, "profile.json", "pass a profile.json written by `mutualsense profile --out DIR`.")
     diff = diff_reports(ProfileReport.load(a), ProfileReport.load(b))
     Console().print(diff_table(diff, str(a), str(b)))
 
 
-profile.__doc__ = (profile.__doc__ or "") + "\n\nSources:\n\n" + SOURCE_SPEC_HELP
+profile.__doc__ = with_appendix(profile.__doc__, "Sources:", SOURCE_SPEC_HELP)

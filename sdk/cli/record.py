@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
+from mutualsense.cli.help import with_appendix
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 
@@ -18,8 +19,9 @@ def record(
     source: Annotated[
         str, typer.Option(help="camera, camera:SERIAL, synthetic[?...] or a recording to convert.")
     ] = "camera",
-    seconds: Annotated[float | None, typer.Option(help="Stream time to record.")] = None,
-    frames: Annotated[int | None, typer.Option(help="Framesets to record (instead of --seconds).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Stream time to record, in seconds (> 0).")] = None,
+    frames: Annotated[int | None, typer.Option(min=1, help="Framesets to record (instead of --seconds).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Write a real RealSense recording that `stream`, `profile` and librealsense tools replay.
 
@@ -35,10 +37,14 @@ def record(
 
     if (seconds is None) == (frames is None):
         raise MutualSenseError("give exactly one of --seconds and --frames.", "e.g. --seconds 5.")
-    if out.suffix != ".db3":
+    params.greater_than(seconds, 0, "--seconds", "5")
+    if out.suffix.lower() != ".db3":
         raise MutualSenseError(
-            f"{out} must end in .db3 (librealsense >= 2.58 records rosbag2 only).", f"use {out.with_suffix('.db3')}."
+            f"OUT {out} must end in .db3 (librealsense >= 2.58 records rosbag2 only).",
+            f"use {out.with_suffix('.db3')}.",
         )
+    inputs = (("--source", params.recording_path(source)),)
+    params.output_file(out, "OUT", overwrite=overwrite, inputs=inputs, suffix=".db3", example="run.db3")
     console = Console()
     with console.status(f"recording {source} to {out}…"):
         info = record_source(open_source(source), out, seconds=seconds, frames=frames)
@@ -48,4 +54,4 @@ def record(
     )
 
 
-record.__doc__ = (record.__doc__ or "") + "\n\n" + SOURCE_SPEC_HELP
+record.__doc__ = with_appendix(record.__doc__, "Sources:", SOURCE_SPEC_HELP)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from mutualsense.cli import app
+from mutualsense.cli import app, params
 from mutualsense.cli._common import require_export
 
 DATA_HELP = (
@@ -45,13 +45,15 @@ def train(
         typer.Option(help="'paper': the paper's setting (config, 352 px, schedule, augmentation, batch 32)."),
     ] = None,
     data: Annotated[list[str] | None, typer.Option(help=DATA_HELP)] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs to train (default 10).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs to train (default 10).")] = None,
     steps_per_epoch: Annotated[
-        int | None, typer.Option(help="Optimizer steps per epoch (default: one pass over the folders, or 100).")
+        int | None, typer.Option(min=1, help="Optimizer steps per epoch (default: one pass over the folders, or 100).")
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch", "--batch-size", help="Global batch: split over the torchrun processes (default 16)."),
+        typer.Option(
+            "--batch", "--batch-size", min=1, help="Global batch: split over the torchrun processes (default 16)."
+        ),
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 2e-3).")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay (default 1e-4).")] = None,
@@ -74,7 +76,9 @@ def train(
         bool | None, typer.Option("--channels-last/--no-channels-last", help="NHWC convolutions (default: auto).")
     ] = None,
     freeze_bn: Annotated[bool, typer.Option(help="BatchNorm in eval mode (running statistics, not updated).")] = False,
-    workers: Annotated[int | None, typer.Option(help="Data-loading worker processes per training process.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="Data-loading worker processes per training process.")
+    ] = None,
     backbone_weights: Annotated[
         Path | None,
         typer.Option(help="ImageNet ResNet-50 weights (torchvision/timm .pth) for both streams of --config paper."),
@@ -84,8 +88,11 @@ def train(
     val: Annotated[
         str | None, typer.Option(help="Validate after every epoch on 'synthetic' or a dataset folder.")
     ] = None,
-    val_count: Annotated[int | None, typer.Option(help="Generated scenes for --val synthetic (default 64).")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    val_count: Annotated[
+        int | None, typer.Option(min=1, help="Generated scenes for --val synthetic (default 64).")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch (default: all cores).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
 ) -> None:
     """Train a MutualSense model on generated scenes or dataset folders, on CPUs or GPUs.
 
@@ -93,8 +100,18 @@ def train(
 
     Example: [bold]mutualsense train --config tiny --data synthetic --epochs 10 --out tiny.pt[/]
     """
+    given = dict(locals())  # the options as typed, before any helper variable exists
+    params.greater_than(lr, 0, "--lr", "2e-3")
+    params.check_input_size(input_size)
+    for item in data or ():
+        if not item.startswith("synthetic"):
+            params.data_folder(item)
+    for option, path in (("--resume", resume), ("--init", init), ("--backbone-weights", backbone_weights)):
+        if path is not None:
+            params.readable_file(path, option, "checkpoint")
+    continuing = resume is not None and out.exists() and resume.exists() and out.samefile(resume)
+    params.output_file(out, "--out", overwrite=overwrite or continuing, example="model.pt")
     mod = require_export("mutualsense.export.train")
-    given = dict(locals())
     given.update(data=tuple(data) if data else None, scales=_scales(scales), freeze_bn=freeze_bn or None)
     ranks = require_export("mutualsense.export.training.distributed").read_ranks()
     options = require_export("mutualsense.export.training.options")

@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,24 +26,44 @@ __all__ = ["WebViewerSink", "ZenohSink"]
 
 
 class WebViewerSink:
-    """Shows every result in a :class:`~mutualsense.outputs.viewer.WebViewer` with the stream's status.
+    """Shows every result in a :class:`~mutualsense.outputs.viewer.WebViewer`, each camera with its own status
+    (its counters, rates and latency percentiles, never merged with the other cameras').
 
-    The viewer is started with the stream (``announce`` is then called with its URL) and stopped with it.
+    The viewer is started with the stream (``announce`` is then called with its URL) and stopped with it;
+    with ``linger`` it is only told the stream ended (the page says so) and the caller stops it later
+    (``mutualsense stream`` keeps it up until Ctrl-C).
     """
 
-    def __init__(self, viewer: WebViewer, announce: Callable[[str], object] | None = None) -> None:
-        self.viewer, self.announce = viewer, announce
+    def __init__(
+        self, viewer: WebViewer, announce: Callable[[str], object] | None = None, linger: bool = False
+    ) -> None:
+        self.viewer, self.announce, self.linger = viewer, announce, linger
+        self._windows: dict[str, tuple[deque[float], deque[float]]] = {}
+        self._started = time.monotonic()
+        self._results = 0
 
     def on_start(self, stream: Stream) -> None:
+        self._windows.clear()
+        self._started, self._results = time.monotonic(), 0
         url = self.viewer.start()
         if self.announce is not None:
             self.announce(url)
 
     def on_result(self, result: SaliencyResult, stream: Stream) -> None:
-        self.viewer.update(result, stream.status())
+        from mutualsense.pipeline.stats import stream_stats
+
+        latencies, skews = self._windows.setdefault(result.source, (deque(maxlen=300), deque(maxlen=300)))
+        latencies.append(result.latency_ms["total"])
+        skews.append(result.skew_ms)
+        self._results += 1
+        status = stream_stats(stream.camera_stats[result.source], latencies, skews, self._started)
+        self.viewer.update(result, status)
 
     def on_stop(self) -> None:
-        self.viewer.stop()
+        if self.linger:
+            self.viewer.end(f"the stream ended after {self._results} results")
+        else:
+            self.viewer.stop()
 
 
 class ZenohSink:

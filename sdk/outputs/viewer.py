@@ -8,13 +8,17 @@
             viewer.update(result, {"processed": stream.stats.processed})
 
 A stdlib HTTP server (:class:`http.server.ThreadingHTTPServer`) in a daemon thread, no extra
-dependency. It binds to 127.0.0.1 unless another host is passed explicitly, and serves:
+dependency. It binds to 127.0.0.1 unless another host is passed explicitly; on any other interface
+every request needs the access token that :attr:`WebViewer.url` carries (``?token=…``, then a
+cookie), as notebook servers do. Each camera of a stream has its own feed (``?camera=NAME``, default
+the first), and the stats name the camera and its real frame numbers. It serves:
 
 * ``/``: one HTML page (``web/viewer.html``, package data; inline CSS and JS, no external resources)
   that long-polls the two below;
 * ``/frame.jpg``: the latest panel as a JPEG; ``?n=N`` asks for frame N, served while it is among the
   last few (else the latest);
-* ``/stats.json``: the latest stats: the caller's dict plus ``frame_number`` and ``result`` (the
+* ``/stats.json``: the latest stats: the caller's dict plus ``frame_number`` (this camera's updates so
+  far), ``camera``, ``cameras``, ``ended`` (why the stream ended, else null) and ``result`` (the
   source's frame numbers, this result's latency, skew and objects); ``?after=N&wait=S`` long-polls,
   answering once ``frame_number > N`` or after S seconds (at most 5).
 
@@ -27,16 +31,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hmac
 import importlib.resources
+import ipaddress
 import json
 import logging
 import math
+import secrets
 import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -49,12 +58,32 @@ from mutualsense.errors import MutualSenseError
 from mutualsense.outputs.visualize import compose_panel
 from mutualsense.results import SaliencyResult
 
-__all__ = ["WebViewer"]
+__all__ = ["WebViewer", "is_loopback"]
 
 log = logging.getLogger(__name__)
 
 _MAX_WAIT_S = 5.0  # longest long poll of /stats.json?after=N
 _KEEP_JPEGS = 8  # recent panels kept so that /frame.jpg?n=N shows the frame the page asked for
+_COOKIE = "mutualsense_viewer"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Feed:
+    """One camera's latest panels (by its update number) and stats."""
+
+    jpegs: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+    stats: bytes | None = None
+    updates: int = 0
 
 
 @functools.cache
@@ -182,17 +211,34 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.set_busy(self.request, False)
 
+    def _authorised(self, query: dict[str, list[str]]) -> bool:
+        token = self.server.viewer.token
+        if token is None:
+            return True
+        given = (query.get("token") or [""])[0]
+        cookie = SimpleCookie(self.headers.get("Cookie") or "").get(_COOKIE)
+        offered = (given, cookie.value if cookie else "")
+        return any(hmac.compare_digest(v.encode(), token.encode()) for v in offered if v)
+
     def _get(self) -> None:
         url = urlsplit(self.path)
         path, query = url.path, parse_qs(url.query)
         viewer = self.server.viewer
-        if path in ("/", "/index.html"):
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", viewer_page())
+        camera = query["camera"][0] if query.get("camera") else None
+        if not self._authorised(query):
+            body = json.dumps(
+                {"error": "forbidden", "detail": "this viewer needs its access token: open the URL (with ?token=…) "
+                 "that `mutualsense stream` printed"}
+            )
+            self._send(HTTPStatus.FORBIDDEN, "application/json", body.encode())
+        elif path in ("/", "/index.html"):
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", viewer_page(), set_token=viewer.token is not None)
         elif path in ("/frame.jpg", "/stats.json"):
             if path == "/stats.json" and "after" in query:  # long poll: answer once a newer frame is there
                 after = _int_arg(query, "after", 0)
-                viewer.wait_for_frame(after, min(max(_float_arg(query, "wait", 1.0), 0.0), _MAX_WAIT_S))
-            jpeg, stats = viewer.snapshot(_int_arg(query, "n", None) if path == "/frame.jpg" else None)
+                wait = min(max(_float_arg(query, "wait", 1.0), 0.0), _MAX_WAIT_S)
+                viewer.wait_for_frame(after, wait, camera)
+            jpeg, stats = viewer.snapshot(_int_arg(query, "n", None) if path == "/frame.jpg" else None, camera)
             if jpeg is None or stats is None:
                 body = json.dumps({"error": "no frame yet", "detail": "the stream has not produced a result yet"})
                 self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", body.encode(), retry_after=True)
@@ -206,9 +252,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps({"error": "not found", "detail": f"no page {path!r}; try /"})
             self._send(HTTPStatus.NOT_FOUND, "application/json", body.encode())
 
-    def _send(self, status: HTTPStatus, content_type: str, body: bytes, retry_after: bool = False) -> None:
+    def _send(
+        self, status: HTTPStatus, content_type: str, body: bytes, retry_after: bool = False, set_token: bool = False
+    ) -> None:
         try:
             self.send_response(status)
+            if set_token:  # the page's own requests then carry the token without it in every URL
+                token = self.server.viewer.token
+                self.send_header("Set-Cookie", f"{_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
@@ -229,42 +280,55 @@ class WebViewer:
     """A live view of a stream in any browser, served from this process.
 
     Args:
-        host: interface to listen on. 127.0.0.1 (this machine only) by default; pass ``0.0.0.0``
-            explicitly to let other machines on the network watch (there is no authentication).
+        host: interface to listen on. 127.0.0.1 (this machine only) by default; ``0.0.0.0`` (or an
+            address of this machine) lets other machines watch, each request then needing the token.
         port: TCP port; 0 picks a free one (see :attr:`url` after :meth:`start`).
         max_width: the composed panel is scaled down to at most this many pixels wide.
         jpeg_quality: 1-100.
+        token: the access token; default: none on a loopback host, a new random one on any other.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, max_width: int = 960, jpeg_quality: int = 80) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_width: int = 960,
+        jpeg_quality: int = 80,
+        token: str | None = None,
+    ) -> None:
         if not (isinstance(port, int) and 0 <= port <= 65535):
             raise MutualSenseError(f"invalid viewer port {port!r}.", "pass a port in 1-65535, or 0 for any free port.")
         self.host, self.port = host, port
+        self.token = token if token is not None or is_loopback(host) else secrets.token_urlsafe(18)
         self.max_width, self.jpeg_quality = int(max_width), int(jpeg_quality)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._new_frame = threading.Condition(self._lock)
-        self._jpegs: OrderedDict[int, bytes] = OrderedDict()  # frame_number -> JPEG, newest last
-        self._stats: bytes | None = None
-        self._frame_number = 0
+        self._feeds: dict[str, _Feed] = {}  # camera -> its panels and stats, in order of appearance
+        self._frame_number = 0  # updates of every camera
+        self._ended: str | None = None
         self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
     @property
     def url(self) -> str:
-        """``http://HOST:PORT/`` of the running server."""
+        """``http://HOST:PORT/`` of the running server, with ``?token=…`` where one is needed.
+
+        On a wildcard address (0.0.0.0, ::) the host shown is this machine's name, as another machine
+        would reach it.
+        """
         if self._server is None:
             raise MutualSenseError(
                 "the viewer is not running.", "call start() first (or use `with WebViewer() as v:`)."
             )
         host, port = self._server.server_address[:2]
-        shown = "127.0.0.1" if host == "0.0.0.0" else str(host)
+        shown = socket.gethostname() if host in ("0.0.0.0", "::") else str(host)
         if ":" in shown:  # IPv6 literal
             shown = f"[{shown}]"
-        return f"http://{shown}:{port}/"
+        return f"http://{shown}:{port}/" + (f"?token={self.token}" if self.token else "")
 
     @property
     def running(self) -> bool:
@@ -333,9 +397,32 @@ class WebViewer:
     # ------------------------------------------------------------------ data
     @property
     def frame_number(self) -> int:
-        """How many updates the viewer has had (the ``frame_number`` of ``/stats.json``)."""
+        """How many updates the viewer has had, all cameras together."""
         with self._lock:
             return self._frame_number
+
+    @property
+    def cameras(self) -> list[str]:
+        """The cameras shown so far, in order of their first result."""
+        with self._lock:
+            return list(self._feeds)
+
+    def end(self, why: str) -> None:
+        """Say on the page that the stream ended (and why); the last frames stay on show."""
+        with self._new_frame:
+            self._ended = why
+            self._new_frame.notify_all()
+        with self._lock:
+            for feed in self._feeds.values():
+                if feed.stats is not None:
+                    feed.stats = json.dumps({**json.loads(feed.stats), "ended": why}).encode()
+
+    def serve_until_interrupted(self, why: str) -> None:
+        """:meth:`end` with ``why``, then keep serving until Ctrl-C (KeyboardInterrupt), which returns."""
+        self.end(why)
+        with contextlib.suppress(KeyboardInterrupt):
+            while self._server is not None:
+                time.sleep(0.2)
 
     def update(self, result: SaliencyResult, stats: Mapping[str, Any] | None = None) -> None:
         """Show ``result``: compose and JPEG-encode the panel once, and store it with ``stats``.
@@ -367,10 +454,14 @@ class WebViewer:
             for o in result.objects
         ]
         with self._lock:
-            number = self._frame_number + 1
+            feed = self._feeds.setdefault(result.source, _Feed())
+            number = feed.updates + 1
             body = {
                 **(dict(stats) if stats else {}),
                 "frame_number": number,
+                "camera": result.source,
+                "cameras": list(self._feeds),
+                "ended": self._ended,
                 "time": time.time(),
                 "result": {
                     "color_frame_number": result.color_frame_number,
@@ -382,26 +473,45 @@ class WebViewer:
                     "panel_size": [panel.shape[1], panel.shape[0]],
                 },
             }
-            self._stats = json.dumps(_jsonable(body)).encode()
-            self._jpegs[number] = buf.tobytes()
-            while len(self._jpegs) > _KEEP_JPEGS:
-                self._jpegs.popitem(last=False)
-            self._frame_number = number
+            feed.stats = json.dumps(_jsonable(body)).encode()
+            feed.jpegs[number] = buf.tobytes()
+            while len(feed.jpegs) > _KEEP_JPEGS:
+                feed.jpegs.popitem(last=False)
+            feed.updates = number
+            self._frame_number += 1
             self._new_frame.notify_all()
 
-    def snapshot(self, frame_number: int | None = None) -> tuple[bytes | None, bytes | None]:
-        """(JPEG, latest stats JSON), both None before the first update.
+    def _feed(self, camera: str | None) -> _Feed | None:
+        """The feed of ``camera`` (None or unknown: the first camera's); call with the lock held."""
+        if camera in self._feeds:
+            return self._feeds[camera]
+        return next(iter(self._feeds.values()), None)
 
-        The JPEG is that of ``frame_number`` while it is among the last few, else the latest.
+    def snapshot(
+        self, frame_number: int | None = None, camera: str | None = None
+    ) -> tuple[bytes | None, bytes | None]:
+        """(JPEG, latest stats JSON) of ``camera`` (default the first), both None before its first update.
+
+        The JPEG is that of ``frame_number`` (the camera's update number) while it is among the last
+        few, else the latest.
         """
         with self._lock:
-            if not self._jpegs:
+            feed = self._feed(camera)
+            if feed is None or not feed.jpegs:
                 return None, None
-            jpeg = self._jpegs.get(frame_number) if frame_number is not None else None
-            return jpeg if jpeg is not None else next(reversed(self._jpegs.values())), self._stats
+            jpeg = feed.jpegs.get(frame_number) if frame_number is not None else None
+            return jpeg if jpeg is not None else next(reversed(feed.jpegs.values())), feed.stats
 
-    def wait_for_frame(self, after: int | None, timeout: float) -> int:
-        """Block until ``frame_number > after`` (or ``timeout`` s, or stop()); returns the frame number."""
+    def wait_for_frame(self, after: int | None, timeout: float, camera: str | None = None) -> int:
+        """Block until ``camera``'s update number is > ``after`` (or ``timeout`` s, the stream's end, or
+        stop()); returns that number."""
+
+        def updates() -> int:
+            feed = self._feed(camera)
+            return feed.updates if feed is not None else 0
+
         with self._new_frame:
-            self._new_frame.wait_for(lambda: self._frame_number > (after or 0) or self._stopping, timeout)
-            return self._frame_number
+            self._new_frame.wait_for(
+                lambda: updates() > (after or 0) or self._stopping or self._ended is not None, timeout
+            )
+            return updates()

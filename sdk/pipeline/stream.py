@@ -257,8 +257,20 @@ class Stream:
 
         reconnect(cam, cause, self.reconnect_attempts, self.reconnect_backoff_s, self._stop, count_attempt)
 
+    def _skew_stall(self, cam: CameraState, skew_ms: float, how: str) -> MutualSenseError:
+        """A source whose every frameset exceeds the skew limit can never produce a result: say so.
+
+        Not a :class:`SourceError`: the source works, so reconnecting a camera would not help.
+        """
+        return MutualSenseError(
+            f"source {cam.name}: {how} exceeded the RGB-depth skew limit of {self.max_skew_ms:g} ms "
+            f"(the latest was {skew_ms:+.1f} ms) and was dropped, so the stream can never produce a result.",
+            f"raise --max-skew-ms above {abs(skew_ms):.0f}, or pass --skew-policy flag to keep them flagged.",
+        )
+
     def _capture_frames(self, cam: CameraState) -> None:
-        last = time.monotonic()
+        last = last_kept = time.monotonic()
+        kept_any, skew_ms = False, 0.0
         # A live source (camera, anything paced in real time) is never made to wait: the newest
         # frameset wins. A recording or generator replayed as fast as possible is read on demand
         # instead, so nothing is decoded only to be dropped.
@@ -270,6 +282,10 @@ class Stream:
             try:
                 fs = cam.source.read(self.read_timeout_ms)
             except SourceEnded:
+                if not kept_any and cam.stats.dropped_by_skew:
+                    raise self._skew_stall(
+                        cam, skew_ms, f"every one of the {cam.stats.dropped_by_skew} framesets"
+                    ) from None
                 break
             if fs is None:
                 with self._lock:
@@ -288,7 +304,11 @@ class Stream:
                 self._count(cam, "produced")
                 if flagged and self.skew_policy == "drop":
                     self._count(cam, "dropped_by_skew")
+                    skew_ms = fs.skew_ms
+                    if last - last_kept > self.stall_timeout_s:
+                        raise self._skew_stall(cam, skew_ms, f"every frameset of the last {self.stall_timeout_s:.0f} s")
                     continue
+            kept_any, last_kept = True, last
             prepared = self.prepare(fs)
             with self._lock:
                 if cam.prepared.put((fs, flagged, prepared)):

@@ -227,7 +227,95 @@ def test_cli_view_web(tiny_bundle, capsys) -> None:
     assert "processed" in out
     assert not _viewer_threads()
     code, _, err = cli_in_process("stream", "--bundle", str(tiny_bundle.path), "--view", "tv", capsys=capsys)
-    assert code == 2 and "--view none or --view web" in err
+    assert code == 2 and "--view takes none or web" in err
+
+
+# ------------------------------------------------------------------------------------ cameras, end, access
+def _renamed(fs: FrameSet, name: str) -> FrameSet:
+    import dataclasses
+
+    return dataclasses.replace(fs, source=name)
+
+
+def test_each_camera_has_its_own_feed_with_its_real_frame_numbers(viewer: WebViewer) -> None:
+    (fs1, fs2, fs3), src = _framesets(3)
+    viewer.update(_result(_renamed(fs1, "left"), src), {**STATS, "processed": 1})
+    viewer.update(_result(_renamed(fs2, "right"), src), {**STATS, "processed": 7})
+    viewer.update(_result(_renamed(fs3, "left"), src), {**STATS, "processed": 2})
+    assert viewer.cameras == ["left", "right"] and viewer.frame_number == 3
+    left = json.loads(_get(viewer.url + "stats.json?camera=left")[2])
+    right = json.loads(_get(viewer.url + "stats.json?camera=right")[2])
+    default = json.loads(_get(viewer.url + "stats.json")[2])
+    assert left["camera"] == "left" and left["cameras"] == ["left", "right"] and left["frame_number"] == 2
+    assert left["result"]["color_frame_number"] == fs3.color_frame_number  # the camera's own numbering
+    assert right["camera"] == "right" and right["frame_number"] == 1 and right["processed"] == 7  # not merged
+    assert right["result"]["color_frame_number"] == fs2.color_frame_number
+    assert default["camera"] == "left"  # the first camera unless the page asks for another
+    jpeg_right = _get(viewer.url + "frame.jpg?camera=right&n=1")[2]
+    panel = cv2.imdecode(np.frombuffer(jpeg_right, np.uint8), cv2.IMREAD_COLOR)
+    def error(fs: FrameSet) -> float:
+        expected = compose_panel(_result(fs, src), viewer.max_width)[..., ::-1]
+        assert panel.shape == expected.shape
+        return float(np.abs(panel.astype(int) - expected.astype(int)).mean())
+
+    assert error(fs2) < 0.5 * error(fs3)  # the JPEG of right's panel, not of left's latest one
+
+
+def test_the_page_names_the_camera_lets_the_user_switch_and_says_when_the_stream_ended(viewer: WebViewer) -> None:
+    page = _get(viewer.url)[2].decode()
+    assert 'id="camera"' in page and "colour frame #" in page and "stream ended" in page
+    (fs1,), src = _framesets(1)
+    viewer.update(_result(fs1, src), STATS)
+    assert json.loads(_get(viewer.url + "stats.json")[2])["ended"] is None
+    t0 = time.monotonic()
+    viewer.end("the source ended after 1 results")
+    stats = json.loads(_get(viewer.url + "stats.json?after=1&wait=3")[2])  # answers at once: nothing more will come
+    assert time.monotonic() - t0 < 2
+    assert stats["ended"] == "the source ended after 1 results" and stats["frame_number"] == 1
+    assert _get(viewer.url + "frame.jpg")[0] == 200  # the last frame stays on show
+
+
+def test_serve_until_interrupted_keeps_serving_until_ctrl_c() -> None:
+    import _thread
+
+    (fs1,), src = _framesets(1)
+    seen: list[dict[str, Any]] = []
+    with WebViewer() as viewer:
+        viewer.update(_result(fs1, src), STATS)
+
+        def visit_then_press_ctrl_c() -> None:
+            time.sleep(1.0)  # well after serve_until_interrupted started
+            seen.append(json.loads(_get(viewer.url + "stats.json")[2]))
+            _thread.interrupt_main()
+
+        threading.Thread(target=visit_then_press_ctrl_c, daemon=True).start()
+        viewer.serve_until_interrupted("the source ended after 1 results")  # returns on Ctrl-C
+        assert viewer.running
+    assert seen and seen[0]["ended"] == "the source ended after 1 results"
+    assert not _viewer_threads()
+
+
+def test_other_machines_need_the_access_token() -> None:
+    (fs1,), src = _framesets(1)
+    with WebViewer(host="0.0.0.0") as viewer:
+        viewer.update(_result(fs1, src), STATS)
+        assert viewer.token and len(viewer.token) >= 20
+        assert viewer.url.endswith(f"/?token={viewer.token}") and socket.gethostname() in viewer.url
+        port = viewer.url.split(":")[2].split("/")[0]
+        base = f"http://127.0.0.1:{port}/"
+        for path in ("", "stats.json", "frame.jpg", "stats.json?token=wrong"):
+            code, _, body = _get(base + path)
+            assert code == 403 and b"access token" in body, path
+        request = urllib.request.Request(base + f"?token={viewer.token}")
+        with urllib.request.urlopen(request, timeout=5) as r:
+            cookie = r.headers["Set-Cookie"]
+            assert r.status == 200 and f"mutualsense_viewer={viewer.token}" in cookie and "HttpOnly" in cookie
+        with_cookie = urllib.request.Request(base + "stats.json", headers={"Cookie": cookie.split(";")[0]})
+        with urllib.request.urlopen(with_cookie, timeout=5) as r:  # what the page's own requests carry
+            assert r.status == 200 and json.loads(r.read())["frame_number"] == 1
+        assert _get(base + f"frame.jpg?token={viewer.token}")[0] == 200
+    with WebViewer() as local:  # loopback: no token, as before
+        assert local.token is None and "token" not in local.url
 
 
 # ------------------------------------------------------------------------------------ browser
@@ -347,7 +435,7 @@ def test_headless_chromium_shows_live_frames(tiny_bundle, tmp_path: Path) -> Non
     last = states[-1]
     srcs = [s["src"] for s in states if s["src"]]
     assert len(set(srcs)) >= 3 and last["frames"] >= 3, states[-3:]  # the image changed, frame after frame
-    assert all(re.fullmatch(r"frame\.jpg\?n=\d+", src) for src in srcs)
+    assert all(re.fullmatch(r"frame\.jpg\?camera=synthetic&n=\d+", src) for src in srcs)
     shown = [s["shown"] for s in states]
     assert shown == sorted(shown) and shown[-1] > shown[0], shown  # newer and newer frames
     assert 0 < max(s["width"] for s in states) <= 960  # (0 while a new src loads)

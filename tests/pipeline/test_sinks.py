@@ -89,7 +89,8 @@ def test_overlays_are_named_by_result_sequence_so_repeated_frame_numbers_never_o
             stream.run()
     # the sequence continues across the two runs of one writer, so nothing is overwritten
     files = sorted(p.name for p in (tmp_path / "overlays").iterdir())
-    assert files == [f"result_{i:06d}.png" for i in range(8)]
+    assert [f.split("_frame_")[0] for f in files] == [f"result_{i:06d}" for i in range(1, 9)]
+    assert [f.split("_frame_")[1] for f in files[:4]] == [f.split("_frame_")[1] for f in files[4:]]  # repeated
     assert writer.written == 8 and writer.dropped == 0
     panel = cv2.imread(str(tmp_path / "overlays" / files[0]))
     assert panel.shape[0] == 120 and panel.shape[1] > 3 * 160  # colour | depth | saliency
@@ -111,21 +112,23 @@ def test_overlay_writer_drops_and_counts_what_it_cannot_keep_up_with(tiny_bundle
         assert time.monotonic() - t0 < 9
         gate.set()
     assert n == 10 and writer.written + writer.dropped == 10 and writer.dropped >= 7
-    assert len(list(tmp_path.glob("*.png"))) == writer.written
+    assert len(list(tmp_path.glob("*.jpg"))) == writer.written
 
 
 def test_overlay_writer_reports_a_failed_write_when_the_stream_closes(tiny_bundle, tmp_path, monkeypatch) -> None:
     writer = OverlayWriter(tmp_path)
-    monkeypatch.setattr(cv2, "imwrite", lambda *a: False)
+    monkeypatch.setattr(cv2, "imencode", lambda *a, **k: (False, None))
     stream = Stream(tiny_bundle, SyntheticSource(frames=2, **SMALL), sinks=[writer])
     with pytest.raises(MutualSenseError, match="could not write the overlay pictures"), stream:
         stream.run()
 
 
-def test_overlay_folder_that_cannot_be_made_is_a_user_error(tmp_path) -> None:
+def test_overlay_folder_that_cannot_be_made_is_a_user_error(tiny_bundle, tmp_path) -> None:
     (tmp_path / "file").write_text("x")
-    with pytest.raises(MutualSenseError, match="cannot create"):
-        OverlayWriter(tmp_path / "file" / "sub")
+    writer = OverlayWriter(tmp_path / "file" / "sub")  # nothing is made before the stream starts
+    stream = Stream(tiny_bundle, SyntheticSource(frames=2, **SMALL), sinks=[writer])
+    with pytest.raises(MutualSenseError, match="cannot create"), stream:
+        stream.run()
 
 
 def test_status_line_sink_writes_the_formatted_status(tiny_bundle) -> None:

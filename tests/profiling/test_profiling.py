@@ -273,7 +273,7 @@ def test_cli_profile_backend_only_then_diff(tiny_bundle, tmp_path: Path, capsys)
 
 def test_cli_errors_are_one_paragraph(tiny_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     code, _, err = cli_in_process("profile-diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"), capsys=capsys)
-    assert code == 2 and "cannot read profile" in err and "Traceback" not in err
+    assert code == 2 and "a.json does not exist" in err and "Traceback" not in err
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     out = tmp_path / "prof"
     code, _, err = cli_in_process(
