@@ -39,7 +39,7 @@ def export(
     eval_data: Annotated[
         str | None,
         typer.Option(
-            help="INT8: held-out data: synthetic, a dataset folder or a .db3/.bag recording [default: synthetic]."
+            help="INT8: held-out data: synthetic, a dataset folder or a .db3/.bag recording (default: synthetic)."
         ),
     ] = None,
     max_drop: Annotated[
@@ -47,7 +47,7 @@ def export(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="INT8 gate: largest S-measure drop vs FP32 [default: the gate's DEFAULT_MAX_DROP, 0.01].",
+            help="INT8 gate: largest S-measure drop vs FP32 (default: 0.01).",
         ),
     ] = None,
     force: Annotated[
@@ -60,13 +60,14 @@ def export(
         ),
     ] = None,
     calib_method: Annotated[
-        str | None, typer.Option(help="INT8 calibration: minmax, entropy or percentile [default: minmax].")
+        Literal["minmax", "entropy", "percentile"] | None,
+        typer.Option(help="INT8 activation calibration (default: minmax)."),
     ] = None,
     quantizer: Annotated[
-        str | None,
+        Literal["auto", "modelopt", "onnxruntime"] | None,
         typer.Option(
             help="INT8 quantiser: auto (nvidia-modelopt in its own venv, made on first use; ONNX Runtime's where "
-            "modelopt cannot run), modelopt or onnxruntime [default: auto]."
+            "modelopt cannot run), modelopt or onnxruntime (default: auto)."
         ),
     ] = None,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -38,7 +38,8 @@ def _scales(text: str | None) -> tuple[int, ...] | None:
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (rewritten after every epoch).")],
     config: Annotated[
-        str | None, typer.Option(help="Model config: 'tiny' (CPU demo, the default) or 'paper' (ResNet-50).")
+        Literal["tiny", "paper"] | None,
+        typer.Option(help="Model config: tiny (CPU demo, the default) or paper (ResNet-50)."),
     ] = None,
     recipe: Annotated[
         str | None,

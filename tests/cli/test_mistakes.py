@@ -128,7 +128,7 @@ CASES = [
     case("misspelt command", "strem", "no command 'strem'", "did you mean 'stream'"),
     case("misspelt command (evaluate)", "evalute tiny.pt", "no command 'evalute'", "'evaluate'"),
     case("misspelt root option", "--versoin", "no option --versoin", "did you mean --version"),
-    case("misspelt option", "stream --bundel bundle", "no option --bundel", "did you mean --bundle"),
+    case("misspelt option", "stream --bundel bundle", "no option --bundel", "did you mean", "--bundle?"),
     case("unknown option", "doctor --targt bundle", "no option --targt", "--target"),
     case("extra argument", "devices cam0", "does not take 'cam0'", "remove it"),
     # ---- stream
@@ -302,7 +302,7 @@ CASES = [
     case("evaluate: model missing", "evaluate nope.pt", "MODEL nope.pt does not exist"),
     case("evaluate: --count 0", "evaluate bundle --count 0", "--count", "≥ 1"),
     case("evaluate: unknown subset", "evaluate bundle --subset odd", "--subset takes all, camouflaged or normal"),
-    case("evaluate: --data missing", "evaluate bundle --data nope", "--data nope is neither"),
+    case("evaluate: --data missing", "evaluate bundle --data nope", "--data 'nope' is neither"),
     # ---- calibrate
     case("calibrate: --bundle missing", "calibrate", "`mutualsense calibrate` needs --bundle"),
     case("calibrate: --samples 0", "calibrate --bundle bundle --samples 0", "--samples", "≥ 1"),
