@@ -81,15 +81,6 @@ def export(
       [bold]mutualsense export tiny.pt --out tiny-fp16 --engine --plugin libmutualsense_cda.so[/]   (on a Jetson)
       [bold]mutualsense export tiny.pt --out tiny-int8 --precision int8 --calib calib.npz --auto-fp16[/]   (gated INT8)
     """
-    params.readable_file(checkpoint, "CHECKPOINT", "checkpoint")
-    for option, path in (("--plugin", plugin), ("--calib", calib)):
-        if path is not None:
-            params.readable_file(path, option)
-    params.check_input_size(input_size)
-    if eval_data is not None:
-        params.data_folder(eval_data, "--eval-data")
-    inputs = (("CHECKPOINT", checkpoint), ("--calib", calib), ("--plugin", plugin))
-    params.bundle_output(out, "--out", overwrite=overwrite, inputs=inputs)
     precisions = require_export("mutualsense.export.precisions")
     typed = {
         "calib": ("--calib", calib),
@@ -102,6 +93,15 @@ def export(
     }
     given = {name: spelled for name, (spelled, value) in typed.items() if value is not None}
     rule = precisions.check_precision(precision, given)
+    params.readable_file(checkpoint, "CHECKPOINT", "checkpoint")
+    for option, path in (("--plugin", plugin), ("--calib", calib)):
+        if path is not None:
+            params.readable_file(path, option)
+    params.check_input_size(input_size)
+    if eval_data is not None:
+        params.data_folder(eval_data, "--eval-data")
+    inputs = (("CHECKPOINT", checkpoint), ("--calib", calib), ("--plugin", plugin))
+    params.bundle_output(out, "--out", overwrite=overwrite, inputs=inputs)
     int8 = precisions.Int8Options(**{name: value for name, (_, value) in typed.items() if value is not None})
     options = precisions.ExportOptions(
         precision, input_size, batch, engine, plugin, eval_count, overwrite, int8 if precision == "int8" else None

@@ -33,14 +33,14 @@ def test_stream_with_robot_transform_and_points(tiny_bundle, tmp_path, capsys):
         capsys=capsys,
     )
     assert code == 0, err
-    assert len(list(out.glob("*.png"))) == 3
+    assert len(list(out.glob("*.jpg"))) == 3
 
 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--points", "-1"], "--points must be 0 or more"),
-        (["--smooth-ms", "-5"], "--smooth-ms must be 0 or more"),
+        (["--points", "-1"], "--points takes a whole number ≥ 0"),
+        (["--smooth-ms", "-5"], "--smooth-ms takes a number ≥ 0"),
         (["--no-objects-3d", "--points", "10"], "--no-objects-3d"),
     ],
 )
