@@ -66,7 +66,7 @@ def test_onnxruntime_is_an_extra_and_each_jetpack_pins_cuda_python_to_its_cuda_m
     assert not [r for r in core if r.startswith("onnxruntime")], "a core onnxruntime replaces Jetson's onnxruntime-gpu"
     assert any(r.startswith("onnxruntime") for r in extras["cpu"])
     assert extras["jetpack6"] == ["cuda-python>=12.6,<13"] and extras["jetpack7"] == ["cuda-python>=13,<14"]
-    assert "cpu" in re.search(r'pip install -q -e "\.\[([^]]*)\]"', (ROOT / "Makefile").read_text()).group(1)
+    assert "cpu" in re.search(r'-e "\.\[([^]]*)\]"', (ROOT / "Makefile").read_text()).group(1)
 
 
 @pytest.fixture(scope="module")

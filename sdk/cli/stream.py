@@ -207,19 +207,7 @@ def stream(
                 **spatial,
                 build_engine=build,
             )
-        cameras = {name: cam_stats.as_dict() for name, cam_stats in result.camera_stats.items()}
-        summary = summary_dict(result.status, cameras, result.advice)
-        if overlays is not None:
-            summary["overlay_pictures"] = {
-                "folder": str(save_overlay),
-                "written": overlays.written,
-                "skipped": overlays.dropped,
-            }
-        if as_json:
-            print_json(summary)
-        else:
-            for line in summary_lines(summary):
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        _print_summary(console, result, overlays, save_overlay, as_json)
         if viewer is not None and linger:
             done = result.stats.processed
             reached = max_frames is not None and done >= max_frames
@@ -229,6 +217,20 @@ def stream(
     finally:
         if viewer is not None:
             viewer.stop()
+
+
+def _print_summary(console: Console, result: Any, overlays: Any, save_overlay: Path | None, as_json: bool) -> None:
+    """The final summary: lines of their own, or one JSON object on stdout with ``--json``."""
+    cameras = {name: cam_stats.as_dict() for name, cam_stats in result.camera_stats.items()}
+    summary = summary_dict(result.status, cameras, result.advice)
+    if overlays is not None:
+        written, skipped = overlays.written, overlays.dropped
+        summary["overlay_pictures"] = {"folder": str(save_overlay), "written": written, "skipped": skipped}
+    if as_json:
+        print_json(summary)
+    else:
+        for line in summary_lines(summary):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 stream.__doc__ = with_appendix(stream.__doc__, "Sources:", SOURCE_SPEC_HELP)

@@ -6,8 +6,8 @@ no traceback; stdout empty; and the case's folder (which holds every input and o
 and is the working folder) is byte-for-byte unchanged afterwards. The cases run concurrently in
 a thread pool (each is its own process), most of them failing before torch is imported.
 
-The permission cases run as the unprivileged user ``nobody`` when the suite runs as root (root
-reads and writes through any mode bits), and with plain ``chmod`` otherwise.
+The permission cases use plain ``chmod``; when the suite runs as root (which reads and writes through
+any mode bits) they run without root's DAC capabilities, so the mode bits hold for it too.
 
 ``docs/errors.md``'s command-line section is generated from these cases:
 ``MUTUALSENSE_WRITE_ERRORS_DOC=1 pytest tests/cli/test_mistakes.py``; otherwise the test checks it
@@ -39,7 +39,9 @@ CHECKPOINT = ROOT / "export" / "weights" / "tiny.pt"
 SAMPLE = ROOT / "examples" / "data" / "sample.db3"
 BEGIN, END = "<!-- command-line mistakes: begin -->", "<!-- command-line mistakes: end -->"
 AS_ROOT = os.geteuid() == 0
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+# root ignores mode bits through CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH: drop both for the permission cases.
+# (Switching to `nobody` instead fails where the checkout itself is private, e.g. under a 0700 mktemp folder.)
+NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
 
 Setup = Callable[[Path], None]
 
@@ -74,21 +76,21 @@ def bundle(name: str) -> Setup:
 
 
 def unreadable(name: str) -> Setup:
-    """A file the command's user cannot read (root's 0600 file for ``nobody``; mode 000 otherwise)."""
+    """A file the command's user cannot read (mode 000; root runs these cases without its DAC capabilities)."""
 
     def make(d: Path) -> None:
         (d / name).write_text("secret\n")
-        (d / name).chmod(0o600 if AS_ROOT else 0o000)
+        (d / name).chmod(0o000)
 
     return make
 
 
 def read_only(name: str) -> Setup:
-    """A folder the command's user cannot write into (root's 0755 folder for ``nobody``; 0555 otherwise)."""
+    """A folder the command's user cannot write into (mode 555; root runs these cases without its DAC capabilities)."""
 
     def make(d: Path) -> None:
         (d / name).mkdir()
-        (d / name).chmod(0o755 if AS_ROOT else 0o555)
+        (d / name).chmod(0o555)
 
     return make
 
@@ -112,7 +114,7 @@ class Case:
     args: tuple[str, ...]
     says: tuple[str, ...]
     setup: tuple[Setup, ...] = ()
-    as_nobody: bool = False
+    restricted: bool = False
     never_says: tuple[str, ...] = ()
     after_work_starts: bool = False  # found while reading the file: progress lines may precede the error
 
@@ -188,7 +190,7 @@ CASES = [
         "cannot write --save-overlay ro/pictures",
         "not writable",
         setup=(read_only("ro"),),
-        as_nobody=True,
+        restricted=True,
     ),
     # ---- export
     case("export: no checkpoint", "export", "needs its CHECKPOINT argument"),
@@ -201,7 +203,7 @@ CASES = [
         "CHECKPOINT secret.pt is not readable",
         "permissions",
         setup=(unreadable("secret.pt"),),
-        as_nobody=True,
+        restricted=True,
     ),
     case("export: unknown precision", f"export {CKPT} --out b2 --precision fp8", "--precision takes fp16, fp32 or"),
     case("export: --input-size with one value", f"export {CKPT} --out b2 --input-size 96", "--input-size needs 2"),
@@ -220,7 +222,11 @@ CASES = [
     ),
     case("export: --calib missing", f"export {CKPT} --out b2 --precision int8 --calib c.npz", "--calib c.npz does not"),
     case("export: --plugin missing", f"export {CKPT} --out b2 --plugin lib.so", "--plugin lib.so does not exist"),
-    case("export: --eval-data missing", f"export {CKPT} --out b2 --eval-data nope", "--eval-data nope is neither"),
+    case(
+        "export: --eval-data missing",
+        f"export {CKPT} --out b2 --precision int8 --eval-data nope",
+        "--eval-data nope is neither",
+    ),
     case(
         "export: --out exists (no --overwrite)",
         f"export {CKPT} --out bundle",
@@ -253,7 +259,7 @@ CASES = [
         "cannot write --out ro/b2",
         "not writable",
         setup=(read_only("ro"),),
-        as_nobody=True,
+        restricted=True,
     ),
     case(
         "export: --overwrite on the bundle holding the checkpoint",
@@ -296,7 +302,7 @@ CASES = [
         "cannot write --out ro/m.pt",
         "not writable",
         setup=(read_only("ro"),),
-        as_nobody=True,
+        restricted=True,
     ),
     # ---- evaluate
     case("evaluate: model missing", "evaluate nope.pt", "MODEL nope.pt does not exist"),
@@ -418,9 +424,8 @@ def _run(c: Case, folder: Path) -> Outcome:
     outcome.before = _state(folder)
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1"}
     cmd = [sys.executable, "-m", "mutualsense", *c.args]
-    if c.as_nobody and AS_ROOT:
-        cmd = [*NOBODY, *cmd]
-        env["HOME"] = str(folder)  # nobody's own home does not exist
+    if c.restricted and AS_ROOT:
+        cmd = [*NO_DAC, *cmd]
     outcome.proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     outcome.after = _state(folder)
     return outcome
@@ -430,9 +435,9 @@ def _run(c: Case, folder: Path) -> Outcome:
 def outcomes() -> Iterator[dict[str, Outcome]]:
     """Run every case at once (each in its own process and folder) and hand out the outcomes."""
     if AS_ROOT and shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: the permission cases cannot drop privileges")
+        pytest.skip("running as root without setpriv: the permission cases cannot drop root's DAC capabilities")
     base = Path(tempfile.mkdtemp(prefix="mutualsense-mistakes-"))
-    base.chmod(0o755)  # the permission cases run as nobody, who must reach their folders
+    base.chmod(0o755)
     folders = {}
     for i, c in enumerate(CASES):
         folders[c.id] = base / f"case{i:03d}"
