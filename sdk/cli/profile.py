@@ -12,7 +12,7 @@ from rich.table import Table
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
-from mutualsense.cli.options import BackendOption, MaxSkewOption, SkewPolicyOption
+from mutualsense.cli.options import BackendOption, BuildOption, MaxSkewOption, SkewPolicyOption
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
 if TYPE_CHECKING:
@@ -150,14 +150,7 @@ def profile(
     frames: Annotated[int, typer.Option(min=1, help="Results (or --backend-only iterations) to measure.")] = 300,
     warmup: Annotated[int, typer.Option(min=0, help="Results (or iterations) to discard first.")] = 10,
     backend: BackendOption = "ort",
-    build: Annotated[
-        bool,
-        typer.Option(
-            "--build/--no-build",
-            help="With --backend tensorrt: build an engine for this GPU into the bundle when it has none "
-            "(minutes, once); --no-build refuses instead.",
-        ),
-    ] = True,
+    build: BuildOption = True,
     out: Annotated[Path | None, typer.Option(help="Folder for profile.json and the plots (*.png).")] = None,
     backend_only: Annotated[
         bool, typer.Option("--backend-only", help="Time bare inference calls only (like trtexec): no source.")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from mutualsense.cli import app, params
 from mutualsense.cli.help import with_appendix
-from mutualsense.cli.options import BackendOption, MaxSkewOption, SkewPolicyOption
+from mutualsense.cli.options import BackendOption, BuildOption, MaxSkewOption, SkewPolicyOption
 from mutualsense.cli.status import StatusDisplay, print_json, summary_dict, summary_lines
 from mutualsense.sources.spec import SOURCE_SPEC_HELP
 
@@ -53,14 +53,7 @@ def stream(
         typer.Option(help="Where frames come from (see below); repeat it for several cameras on one backend."),
     ] = ["camera"],  # noqa: B006 - typer reads the default, nothing mutates it
     backend: BackendOption = "ort",
-    build: Annotated[
-        bool,
-        typer.Option(
-            "--build/--no-build",
-            help="With --backend tensorrt: build an engine for this GPU into the bundle when it has none "
-            "(minutes, once); --no-build refuses instead.",
-        ),
-    ] = True,
+    build: BuildOption = True,
     max_frames: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many results (default: until the source ends).")
     ] = None,
