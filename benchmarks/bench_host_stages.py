@@ -165,7 +165,7 @@ def before_stages(before: dict[str, types.ModuleType]) -> Iterator[None]:
     saved = (pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth)
     saved_post = pipeline_postprocess.postprocess
 
-    def old_postprocess(logits, aligned, scale, color_size, threshold):  # type: ignore[no-untyped-def]
+    def old_postprocess(logits, aligned, scale, color_size, threshold, **_spatial):  # type: ignore[no-untyped-def]
         return impl.postprocess(logits, aligned, scale, color_size)
 
     pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth = (
@@ -190,7 +190,7 @@ def in_pipeline(
     for k in range(2 * slices):
         name = ("after", "before")[k % 2]
         ctx = before_stages(before) if name == "before" else _nothing()
-        with ctx, Stream(bundle, MemorySource(sets), threads=2) as stream:
+        with ctx, Stream(bundle, MemorySource(sets), threads=2, objects_3d=False) as stream:
             n, t0 = 0, time.perf_counter()
             for i, result in enumerate(stream):
                 if i < 5:
