@@ -26,8 +26,7 @@ def spatial_options(robot_transform: Path | None, points: int, smooth_ms: float,
         from mutualsense.spatial.objects3d import load_transform
 
         camera_to_robot = load_transform(robot_transform, f"--robot-transform {robot_transform}")
-    if points < 0:
-        raise MutualSenseError(f"--points must be 0 or more, got {points}.", "pass --points 0 (none) or e.g. 2048.")
+    # typer's min=0 already refuses negatives and nan; it lets inf through
     if not (math.isfinite(smooth_ms) and smooth_ms >= 0):
         raise MutualSenseError(
             f"--smooth-ms must be 0 or more, got {smooth_ms}.", "pass --smooth-ms 0 (off) or e.g. 100."
