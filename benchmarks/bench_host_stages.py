@@ -7,7 +7,8 @@ on the camera), into the demo fp32 bundle (192×192). "Before" is the code of th
 modules; "after" is the installed package. Both run in the same process, alternating, because the
 CPU may be shared with other work: compare ratios from one run.
 
-- alone: each stage called in turn in this thread (logits from the bundle, inferred once).
+- alone: each stage called in turn in this thread (logits from the bundle, inferred once). "After" is
+  the pipeline's FramePreparer, whose aligning pass also writes the depth input (timed as align).
 - pipeline: a Stream with ONNX Runtime on every core (``threads=2``) saturating the CPU; the stage
   timings come from the results' ``latency_ms`` (align, preprocess in the capture thread,
   postprocess in the consumer's); the stages' functions are swapped for the "before" ones in
@@ -41,7 +42,7 @@ import mutualsense.pipeline.prepare as pipeline_prepare
 from mutualsense.align import DepthAligner
 from mutualsense.backends import OnnxRuntimeBackend
 from mutualsense.bundle import Bundle
-from mutualsense.pipeline import Stream
+from mutualsense.pipeline import FramePreparer, Stream
 from mutualsense.preprocess import preprocess_depth, preprocess_rgb
 from mutualsense.results import postprocess
 from mutualsense.sources import FrameSet, Recording
@@ -108,6 +109,14 @@ class Stages:
         return cv2.resize(prob, color_size, interpolation=cv2.INTER_LINEAR), objects  # the map was made eagerly
 
     def run(self, fs: FrameSet, logits: np.ndarray, spec: Any) -> dict[str, float]:
+        if self.before is None:  # the pipeline's own code: one pass writes the aligned depth and its input plane
+            preparer = self.aligners.get("preparer") or self.aligners.setdefault("preparer", FramePreparer(spec))
+            t0 = time.perf_counter()
+            prepared = preparer.prepare(fs)
+            t2 = time.perf_counter()
+            self.postprocess(logits, prepared.aligned_depth, fs.depth_scale, (fs.color.shape[1], fs.color.shape[0]))
+            t3 = time.perf_counter()
+            return {"align": prepared.align_ms, "preprocess": prepared.preprocess_ms, "postprocess": 1000 * (t3 - t2)}
         t0 = time.perf_counter()
         key = (fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color)
         aligner = self.aligners.get(key) or self.aligners.setdefault(
@@ -160,24 +169,32 @@ def alone(bundle: Bundle, sets: list[FrameSet], before: dict[str, types.ModuleTy
 
 @contextmanager
 def before_stages(before: dict[str, types.ModuleType]) -> Iterator[None]:
-    """Swap the pipeline's stage functions for the "before" ones (the pipeline's own code is unchanged)."""
+    """Swap the pipeline's two stage steps (FramePreparer.prepare, postprocess) for the "before" code."""
     impl = Stages(before)
-    saved = (pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth)
-    saved_post = pipeline_postprocess.postprocess
+    saved_prepare, saved_post = pipeline_prepare.FramePreparer.prepare, pipeline_postprocess.postprocess
+
+    def old_prepare(self: FramePreparer, fs: FrameSet) -> pipeline_prepare.Prepared:
+        spec = self.spec
+        t0 = time.monotonic()
+        key = (fs.source, fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color)
+        aligner = impl.aligners.get(key) or impl.aligners.setdefault(
+            key, impl.aligner_cls(*key[1:], (spec.height, spec.width))
+        )
+        aligned = aligner(fs.depth, fs.depth_scale)
+        t1 = time.monotonic()
+        rgb, depth = impl.rgb(fs.color, spec)[None], impl.depth(aligned, fs.depth_scale, spec)[None]
+        t2 = time.monotonic()
+        return pipeline_prepare.Prepared(rgb, depth, aligned, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
 
     def old_postprocess(logits, aligned, scale, color_size, threshold, **_spatial):  # type: ignore[no-untyped-def]
         return impl.postprocess(logits, aligned, scale, color_size)
 
-    pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth = (
-        impl.aligner_cls,
-        impl.rgb,
-        impl.depth,
-    )
+    pipeline_prepare.FramePreparer.prepare = old_prepare  # type: ignore[method-assign]
     pipeline_postprocess.postprocess = old_postprocess
     try:
         yield
     finally:
-        pipeline_prepare.DepthAligner, pipeline_prepare.preprocess_rgb, pipeline_prepare.preprocess_depth = saved
+        pipeline_prepare.FramePreparer.prepare = saved_prepare  # type: ignore[method-assign]
         pipeline_postprocess.postprocess = saved_post
 
 

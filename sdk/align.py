@@ -3,15 +3,16 @@
 ``rs.align`` warps depth to the full colour resolution (3–5 ms per frameset at 640×480 on a
 laptop CPU) and the runtime then shrinks it to the model's grid. Here each depth pixel is
 deprojected with the depth intrinsics, moved by the depth→colour extrinsics, projected with the
-colour intrinsics scaled to the output grid, and z-buffered (nearest wins): one vectorised pass
-whose per-pixel rays are computed once per camera configuration.
+colour intrinsics scaled to the output grid, and z-buffered (nearest wins): one compiled pass
+(:mod:`mutualsense.cpu_kernels`) whose per-pixel rays are computed once per camera configuration,
+which can also write the model's depth input plane as it goes.
 
 Only the depth pixels that can land in the colour view are processed: a D4xx depth stream sees
 wider than its colour stream (87° vs 69° across), so at 848×480 depth into a 640×480 colour view
 about half the columns and a third of the rows never land. The window is computed once per
 calibration for every depth from ``_GUARD_M`` outwards (a point's projection moves monotonically
-with its depth, so the range at ``_GUARD_M`` and at infinity bounds it); a frame with a valid depth
-nearer than that outside the window falls back to the whole image, so the result never changes.
+with its depth, so the range at ``_GUARD_M`` and at infinity bounds it); outside the window only a
+valid depth nearer than that is projected (it may land anywhere), so the result never changes.
 
 Lens distortion is ignored (the D4xx depth stream reports none, and the colour stream's
 Brown–Conrady terms are small at the model's resolution).
@@ -21,15 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from mutualsense.cpu_kernels import align_depth
 from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics
 
 __all__ = ["AlignTables", "DepthAligner"]
 
-_KERNEL = np.ones((3, 3), np.uint8)
 _FAR = np.iinfo(np.uint16).max
+_NO_TABLE = np.zeros(1, np.float32)
+_NO_PLANE = np.zeros((0, 0), np.float32)
 _GUARD_M = 0.1  # depths nearer than this may land anywhere: checked per frame (D4xx minimum range ≈ 0.1–0.3 m)
 
 
@@ -108,10 +110,10 @@ class DepthAligner:
         self._shape = (h_out, w_out)
         self._depth_shape = (di.height, di.width)
         self._window = self._landing_window(rays)
-        r0, r1, c0, c1 = self._window
-        self._rays_all = rays
-        self._rays_window = np.ascontiguousarray(rays[:, r0:r1, c0:c1])
-        self._guard_scale: float | None = None
+        self._window_array = np.array(self._window, np.int64)
+        self._rays_all = np.ascontiguousarray(rays)
+        self._scale: float | None = None
+        self._params = np.zeros(8, np.float32)
         self._guard_raw = 0
 
     def _landing_window(self, rays: np.ndarray) -> tuple[int, int, int, int]:
@@ -156,74 +158,49 @@ class DepthAligner:
         """Whether this aligner was built for ``fs``'s cameras and this output grid."""
         return self.key == _Key(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, out_size)
 
-    def _near_outside(self, depth: np.ndarray, depth_scale: float) -> bool:
-        """Whether a valid depth nearer than _GUARD_M lies outside the landing window (then it may land)."""
-        if self._guard_scale != depth_scale:
-            self._guard_scale = depth_scale
+    def _frame_params(self, depth_scale: float) -> tuple[np.ndarray, int]:
+        """frame_math.h's ``AlignParams`` for this depth scale, and the guard depth in raw units (cached)."""
+        if self._scale != depth_scale:
+            self._scale = depth_scale
+            self._params = np.array([*self._t, self._fx, self._fy, self._cx, self._cy, depth_scale], np.float32)
             self._guard_raw = int(np.ceil(_GUARD_M / depth_scale)) if depth_scale > 0 else _FAR + 1
-        if self._guard_raw <= 1:
-            return False
-        # the window in the full depth image (checking its unsampled pixels too only costs a needless fallback)
-        r0, r1, c0, c1 = self._window
-        parts: tuple[np.ndarray, ...] = (depth,)  # an empty window: all of it is outside
-        if r1 > r0 and c1 > c0:
-            top, bottom = r0 * self._step_y, (r1 - 1) * self._step_y + 1
-            left, right = c0 * self._step_x, (c1 - 1) * self._step_x + 1
-            parts = (depth[:top], depth[bottom:], depth[top:bottom, :left], depth[top:bottom, right:])
-        upper = min(self._guard_raw - 1, _FAR)
-        return any(part.size > 0 and cv2.countNonZero(cv2.inRange(part, 1, upper)) > 0 for part in parts)
+        return self._params, self._guard_raw
 
-    def __call__(self, depth: np.ndarray, depth_scale: float) -> np.ndarray:
+    def __call__(
+        self,
+        depth: np.ndarray,
+        depth_scale: float,
+        table: np.ndarray | None = None,
+        plane: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The aligned raw depth on the output grid (uint16, 0 where nothing landed).
+
+        With ``table`` (the value of every raw depth, :func:`~mutualsense.preprocess.depth_table`) and
+        ``plane`` (an (h, w) float32 array, e.g. the depth plane of the model's input tensor), also writes
+        ``plane[:] = table[aligned]`` in the same pass.
+        """
         if depth.shape != self._depth_shape:
             raise ValueError(f"depth is {depth.shape}, the aligner was built for {self._depth_shape}")
-        sampled = depth[:: self._step_y, :: self._step_x]
-        if self._near_outside(depth, depth_scale):
-            d, rays = sampled, self._rays_all
-        else:
-            r0, r1, c0, c1 = self._window
-            d, rays = sampled[r0:r1, c0:c1], self._rays_window
-        h, w = self._shape
-        out = np.full((h, w), _FAR, dtype=np.uint16)
-        if d.size:
-            idx, values = self._project(np.ascontiguousarray(d), rays, depth_scale)
-            np.minimum.at(out.reshape(-1), idx, values)
-        if self._fill:
-            nearness = _FAR - out  # 0 where nothing landed
-            grown = cv2.dilate(nearness, _KERNEL)
-            holes = (nearness == 0) & (grown > 0)
-            out[holes] = _FAR - grown[holes]
-        out[out == _FAR] = 0
+        if depth.dtype != np.uint16:
+            raise ValueError(f"depth must be raw uint16 (z16), got {depth.dtype}")
+        params, guard_raw = self._frame_params(depth_scale)
+        out = np.empty(self._shape, np.uint16)
+        if plane is None or table is None:
+            table, plane = _NO_TABLE, _NO_PLANE
+        elif plane.shape != self._shape or plane.dtype != np.float32 or table.dtype != np.float32 or table.size <= _FAR:
+            raise ValueError(f"plane must be {self._shape} float32 and table 65536 float32 values")
+        align_depth(
+            depth,
+            self._step_y,
+            self._step_x,
+            self._window_array,
+            guard_raw,
+            self._rays_all,
+            params,
+            self._fill,
+            np.empty(self._shape, np.uint16),
+            out,
+            table,
+            plane,
+        )
         return out
-
-    def _project(self, d: np.ndarray, rays: np.ndarray, depth_scale: float) -> tuple[np.ndarray, np.ndarray]:
-        """Flat output indices and raw depths of the samples ``d`` (rays ``rays``) that land in the grid."""
-        z = d.astype(np.float32)
-        z *= np.float32(depth_scale)
-        pz = z * rays[2]
-        pz += self._t[2]
-        keep = d > 0
-        keep &= pz > 1e-6
-        h, w = self._shape
-        # same float32 operations, in the same order, as the straightforward form: identical pixels
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            inv = np.divide(np.float32(1.0), pz, out=pz)
-            x = z * rays[0]
-            x += self._t[0]
-            x *= inv
-            x *= self._fx
-            x += self._cx
-            keep &= x >= 0
-            keep &= x < w
-            y = z * rays[1]
-            y += self._t[1]
-            y *= inv
-            y *= self._fy
-            y += self._cy
-            keep &= y >= 0
-            keep &= y < h
-            # kept coordinates are ≥ 0, where truncation is floor
-            idx = y.astype(np.int32)
-            idx *= w
-            idx += x.astype(np.int32)
-        kept = np.flatnonzero(keep)
-        return idx.reshape(-1).take(kept), d.reshape(-1).take(kept)

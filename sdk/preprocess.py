@@ -18,6 +18,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from mutualsense.cpu_kernels import normalise_rgb
+
 __all__ = [
     "DepthEncoding",
     "InputSpec",
@@ -66,17 +68,16 @@ def preprocess_rgb(rgb: np.ndarray, spec: InputSpec, out: np.ndarray | None = No
     """(H, W, 3) uint8 RGB → (3, h, w) float32, resized and normalised.
 
     ``out`` (a (3, h, w) float32 array, e.g. one image of a batch tensor) receives the result
-    instead of a new array. The resize stays in uint8; each channel is then normalised through a
-    256-entry table written straight into its plane of the output (no float image, no transpose).
+    instead of a new array. The resize stays in uint8 (OpenCV, bilinear); one compiled pass then writes
+    each channel's levels through a 256-entry table straight into its plane of the output (no float
+    image, no transpose; :func:`mutualsense.cpu_kernels.normalise_rgb`).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"colour must be (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
     out = _output(out, (3, spec.height, spec.width))
     if rgb.shape[:2] != (spec.height, spec.width):
         rgb = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
-    table = rgb_table(spec)
-    for c, channel in enumerate(cv2.split(rgb)):
-        cv2.LUT(channel, table[c], dst=out[c])
+    normalise_rgb(rgb, rgb_table(spec).reshape(3, 256), out)
     return out
 
 

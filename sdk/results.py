@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from mutualsense.cpu_kernels import object_stats
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.spatial.objects3d import Placement
+
+_NO_DEPTH = np.zeros((0, 0), np.float32)
 
 __all__ = ["SalientObject", "SaliencyResult", "find_objects", "postprocess", "saliency_map", "sigmoid"]
 
@@ -129,32 +132,31 @@ def find_objects(
     """
     mask = (prob > threshold).view(np.uint8)
     h, w = prob.shape
-    # at most ~h·w/4 components (isolated pixels): 16-bit labels suffice up to 512×512 and are faster
-    ltype = cv2.CV_16U if h * w <= 4 * 65535 else cv2.CV_32S
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=ltype)
+    # 32-bit labels: OpenCV's statistics pass is faster on them than on 16-bit ones (0.12 vs 0.15 ms at 192×192)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
     sx, sy = color_size[0] / w, color_size[1] / h
-    objects = []
     # only the components large enough are looked at (a noisy map has thousands of specks)
-    for i in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area_fraction * h * w):
-        if i == 0:
-            continue  # the background
+    ids = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area_fraction * h * w) + 1
+    measured = np.empty((ids.size, 3))
+    object_stats(labels, stats, ids, prob, _NO_DEPTH if depth_m is None else depth_m, measured)
+    objects = []
+    for i, (score, valid_fraction, distance) in zip(ids, measured, strict=True):
         x, y, bw, bh, area = (int(v) for v in stats[i])
-        region = labels[y : y + bh, x : x + bw] == i
-        score = float(prob[y : y + bh, x : x + bw][region].mean())
-        distance, valid_fraction = None, 0.0
-        if depth_m is not None:
-            d = depth_m[y : y + bh, x : x + bw][region]
-            valid = d[d > 0]
-            valid_fraction = valid.size / d.size
-            distance = float(np.median(valid)) if valid.size else None
         box = (
             int(x * sx),
             int(y * sy),
             min(color_size[0], round((x + bw) * sx)),
             min(color_size[1], round((y + bh) * sy)),
         )
-        obj = SalientObject(box, score, float(area) / (h * w), distance, valid_fraction)
+        obj = SalientObject(
+            box,
+            float(score),
+            float(area) / (h * w),
+            None if np.isnan(distance) else float(distance),
+            float(valid_fraction),
+        )
         if locate is not None and depth_m is not None:
+            region = labels[y : y + bh, x : x + bw] == i
             obj = _located(obj, locate(region, int(x), int(y), depth_m[y : y + bh, x : x + bw]))
         objects.append(obj)
     objects.sort(key=lambda o: o.area_fraction, reverse=True)
@@ -195,5 +197,5 @@ def postprocess(
     prob = sigmoid(logits)
     if smooth is not None:
         prob = smooth(prob)
-    depth_m = None if aligned_depth is None else aligned_depth.astype(np.float32) * np.float32(depth_scale)
+    depth_m = None if aligned_depth is None else np.multiply(aligned_depth, np.float32(depth_scale), dtype=np.float32)
     return prob, find_objects(prob, depth_m, color_size, threshold, locate=locate)

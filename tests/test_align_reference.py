@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from mutualsense.align import DepthAligner
-from mutualsense.sources.frameset import Extrinsics, Intrinsics
+from mutualsense.pipeline import FramePreparer
+from mutualsense.preprocess import InputSpec, depth_table, preprocess_depth, preprocess_rgb
+from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics
 
 D435_COLOR = Intrinsics(640, 480, 615.0, 615.0, 319.5, 239.5)
 D435_DEPTH = Intrinsics(848, 480, 423.0, 423.0, 423.5, 239.5)
@@ -143,3 +145,44 @@ def test_a_colour_view_beside_the_depth_view_sees_only_what_comes_near() -> None
     expected = reference_align(near, 0.001, narrow, D435_COLOR, extr, (96, 128))
     assert expected.any()
     np.testing.assert_array_equal(aligner(near, 0.001), expected)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_depth_input_written_in_the_aligning_pass_is_the_preprocessed_aligned_depth(case: str) -> None:
+    di, ci, extr, out_size = CASES[case]
+    spec = InputSpec(height=out_size[0], width=out_size[1])
+    aligner = DepthAligner(di, ci, extr, out_size)
+    depth = scene_depth((di.height, di.width), 5)
+    plane = np.full(out_size, np.nan, np.float32)
+    aligned = aligner(depth, 0.001, table=depth_table("<u2", 0.001, spec), plane=plane)
+    np.testing.assert_array_equal(aligned, reference_align(depth, 0.001, di, ci, extr, out_size))
+    np.testing.assert_array_equal(plane, preprocess_depth(aligned, 0.001, spec)[0])
+
+
+def test_the_frame_preparer_gives_what_the_stages_give_one_by_one() -> None:
+    spec = InputSpec()
+    rng = np.random.default_rng(3)
+    depth = scene_depth((480, 848), 2)
+    color = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    fs = FrameSet(color, depth, 0.001, D435_COLOR, D435_DEPTH, BASELINE, 0.0, 0.0, "system_time", 0.0, source="test")
+    prepared = FramePreparer(spec).prepare(fs)
+    aligned = reference_align(depth, 0.001, D435_DEPTH, D435_COLOR, BASELINE, (192, 192))
+    np.testing.assert_array_equal(prepared.aligned_depth, aligned)
+    np.testing.assert_array_equal(prepared.depth, preprocess_depth(aligned, 0.001, spec)[None])
+    np.testing.assert_array_equal(prepared.rgb, preprocess_rgb(color, spec)[None])
+    assert prepared.align_ms > 0 and prepared.preprocess_ms > 0
+
+
+def test_what_the_aligner_cannot_take_is_refused() -> None:
+    aligner = DepthAligner(D435_DEPTH, D435_COLOR, BASELINE, (192, 192))
+    with pytest.raises(ValueError, match="raw uint16"):
+        aligner(np.zeros((480, 848), np.float32), 0.001)
+    with pytest.raises(ValueError, match="built for"):
+        aligner(np.zeros((240, 424), np.uint16), 0.001)
+    with pytest.raises(ValueError, match="plane must be"):
+        aligner(
+            np.zeros((480, 848), np.uint16),
+            0.001,
+            table=depth_table("<u2", 0.001, InputSpec()),
+            plane=np.zeros((96, 96), np.float32),
+        )

@@ -152,5 +152,5 @@ def test_each_jetpack_install_resolves_for_aarch64(jetpack: str, tmp_path: Path)
     print(f"{jetpack} (aarch64, Python {python}): " + ", ".join(f"{k} {v}" for k, v in sorted(found.items())))
     assert int(found["cuda-python"].split(".")[0]) == cuda_major
     assert int(found["cuda-bindings"].split(".")[0]) == cuda_major
-    assert "pyrealsense2" in found and "numpy" in found and "opencv-python-headless" in found
+    assert "pyrealsense2" in found and "numpy" in found and "opencv-python-headless" in found and "numba" in found
     assert "onnxruntime" not in found and "onnxruntime-gpu" not in found  # NVIDIA's GPU build stays untouched

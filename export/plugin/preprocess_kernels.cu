@@ -28,6 +28,9 @@
 
 #include "frame_math.h"
 
+// Exported from the plugin library, whose other symbols are hidden (CMakeLists.txt).
+#define MS_EXPORT extern "C" __attribute__((visibility("default")))
+
 namespace
 {
 
@@ -83,7 +86,7 @@ __global__ void prepare_depth(const uint16_t* __restrict__ aligned, int n, const
 
 }  // namespace
 
-extern "C" int ms_align_depth(const uint16_t* depth, int depth_w, int step_x, int step_y, const float* rays, int rows,
+MS_EXPORT int ms_align_depth(const uint16_t* depth, int depth_w, int step_x, int step_y, const float* rays, int rows,
                               int cols, const frame::AlignParams* params, int fill, uint32_t* zbuf, uint16_t* out,
                               cudaStream_t stream)
 {
@@ -98,7 +101,7 @@ extern "C" int ms_align_depth(const uint16_t* depth, int depth_w, int step_x, in
     return static_cast<int>(cudaGetLastError());
 }
 
-extern "C" int ms_prepare_rgb(const uint8_t* rgb, int w, int h, const float* table, float* out, int out_w, int out_h,
+MS_EXPORT int ms_prepare_rgb(const uint8_t* rgb, int w, int h, const float* table, float* out, int out_w, int out_h,
                               cudaStream_t stream)
 {
     prepare_rgb<<<blocks(static_cast<long long>(out_w) * out_h), kThreads, 0, stream>>>(rgb, w, h, table, out, out_w,
@@ -106,7 +109,7 @@ extern "C" int ms_prepare_rgb(const uint8_t* rgb, int w, int h, const float* tab
     return static_cast<int>(cudaGetLastError());
 }
 
-extern "C" int ms_prepare_depth(const uint16_t* aligned, int n, const float* table, float* out, cudaStream_t stream)
+MS_EXPORT int ms_prepare_depth(const uint16_t* aligned, int n, const float* table, float* out, cudaStream_t stream)
 {
     prepare_depth<<<blocks(n), kThreads, 0, stream>>>(aligned, n, table, out);
     return static_cast<int>(cudaGetLastError());

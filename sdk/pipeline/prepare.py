@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mutualsense.align import DepthAligner
-from mutualsense.preprocess import InputSpec, preprocess_depth, preprocess_rgb
+from mutualsense.preprocess import InputSpec, depth_table, preprocess_rgb
 from mutualsense.sources.frameset import FrameSet
 
 __all__ = ["FramePreparer", "Prepared"]
@@ -55,22 +55,30 @@ class FramePreparer:
         self.grid = (spec.height, spec.width)
         self._aligners: dict[str, DepthAligner] = {}
 
-    def align(self, fs: FrameSet) -> np.ndarray:
-        """The frameset's raw depth aligned into the colour view on the model grid (same units)."""
+    def _aligner(self, fs: FrameSet) -> DepthAligner:
         aligner = self._aligners.get(fs.source)
         if aligner is None or not aligner.matches_frameset(fs, self.grid):
             aligner = self._aligners[fs.source] = DepthAligner(
                 fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, self.grid
             )
-        return aligner(fs.depth, fs.depth_scale)
+        return aligner
+
+    def align(self, fs: FrameSet) -> np.ndarray:
+        """The frameset's raw depth aligned into the colour view on the model grid (same units)."""
+        return self._aligner(fs)(fs.depth, fs.depth_scale)
 
     def prepare(self, fs: FrameSet) -> Prepared:
-        """Align and preprocess one frameset, timing both stages."""
+        """Align and preprocess one frameset, timing both stages.
+
+        The depth input is written in the aligning pass (:mod:`mutualsense.cpu_kernels`), so its
+        preprocessing is timed with the alignment.
+        """
         t0 = time.monotonic()
-        depth = self.align(fs)
+        d = np.empty((1, 1, *self.grid), np.float32)
+        table = depth_table(fs.depth.dtype.str, fs.depth_scale, self.spec)
+        depth = self._aligner(fs)(fs.depth, fs.depth_scale, table=table, plane=d[0, 0])
         t1 = time.monotonic()
         rgb = preprocess_rgb(fs.color, self.spec)[None]
-        d = preprocess_depth(depth, fs.depth_scale, self.spec)[None]
         t2 = time.monotonic()
         return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
 

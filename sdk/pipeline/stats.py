@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PipelineStats", "advice", "format_status", "stream_stats"]
+from mutualsense.errors import MutualSenseError
+
+__all__ = ["PipelineStats", "advice", "format_status", "skew_stall_error", "stream_stats"]
 
 
 @dataclass
@@ -77,3 +79,15 @@ def advice(camera_stats: Mapping[str, PipelineStats]) -> list[str]:
                 "or run colour and depth at the same frame rate."
             )
     return tips
+
+
+def skew_stall_error(source: str, max_skew_ms: float | None, skew_ms: float, how: str) -> MutualSenseError:
+    """A source whose every frameset exceeds the skew limit can never produce a result: say so.
+
+    Not a :class:`~mutualsense.errors.SourceError`: the source works, so reconnecting a camera would not help.
+    """
+    return MutualSenseError(
+        f"source {source}: {how} exceeded the RGB-depth skew limit of {max_skew_ms:g} ms "
+        f"(the latest was {skew_ms:+.1f} ms) and was dropped, so the stream can never produce a result.",
+        f"raise --max-skew-ms above {abs(skew_ms):.0f}, or pass --skew-policy flag to keep them flagged.",
+    )

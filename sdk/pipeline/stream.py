@@ -10,6 +10,7 @@ generator replayed as fast as possible) are read on demand and lose nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -27,11 +28,12 @@ from mutualsense.backends.batching import pad_batch
 from mutualsense.backends.factory import open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
+from mutualsense.pipeline.opencv_threads import OpenCVThreads
 from mutualsense.pipeline.postprocess import make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
 from mutualsense.pipeline.sinks import Sink, SinkGroup
 from mutualsense.pipeline.slots import CameraState, reconnect
-from mutualsense.pipeline.stats import PipelineStats, advice, stream_stats
+from mutualsense.pipeline.stats import PipelineStats, advice, skew_stall_error, stream_stats
 from mutualsense.results import SaliencyResult
 from mutualsense.sources.base import Source, SourceEnded
 from mutualsense.sources.frameset import FrameSet
@@ -75,6 +77,9 @@ class Stream:
         smooth_s: time constant of the saliency map's temporal smoothing in seconds (0: off).
         build_engine: with ``backend="tensorrt"``, build an engine for this GPU into the bundle when it
             has none (minutes, once); False refuses with the command to run.
+        opencv_threads: OpenCV's thread count while the stream is open (default 1: its spinning workers
+            would take the CPU of the stream's threads; see :mod:`mutualsense.pipeline.opencv_threads`);
+            None leaves OpenCV's setting alone.
     """
 
     def __init__(
@@ -99,9 +104,11 @@ class Stream:
         points: int = 0,
         smooth_s: float = 0.0,
         build_engine: bool = True,
+        opencv_threads: int | None = 1,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
+        self._opencv = OpenCVThreads(opencv_threads)
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
         opened = [open_source(s) if isinstance(s, str) else s for s in (sources or [source])]
         if not opened:
@@ -129,25 +136,25 @@ class Stream:
             SpatialOptions(locate=objects_3d, camera_to_robot=camera_to_robot, max_points=points, smooth_s=smooth_s)
         )
         self.stats = PipelineStats()  # all cameras together; per camera: camera_stats
-        self._stop = threading.Event()
-        self._wake_inference = threading.Event()
-        self._wake_results = threading.Event()
+        self._stop, self._wake_inference, self._wake_results = threading.Event(), threading.Event(), threading.Event()
         self._threads: list[threading.Thread] = []
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # the first failure of any thread, re-raised to the caller
         self.preparer = FramePreparer(self.spec)
         self._callbacks: list[ResultCallback] = []
         self._sinks = SinkGroup(sinks)
         # windows for status(): a fixed length, so a stream that runs for days keeps flat memory
         self._latencies: deque[float] = deque(maxlen=300)
         self._skews: deque[float] = deque(maxlen=300)
-        self._opened_at = time.monotonic()
-        self._lock = threading.Lock()
-        self._open = False
+        self._opened_at, self._lock, self._open = time.monotonic(), threading.Lock(), False
 
     @property
     def camera_stats(self) -> dict[str, PipelineStats]:
         """Counters per source name (each obeys produced = processed + dropped_by_skew + dropped_by_backpressure)."""
         return {cam.name: cam.stats for cam in self.cameras}
+
+    def _count_locked(self, cam: CameraState, counter: str) -> None:
+        with self._lock:
+            self._count(cam, counter)
 
     def _count(self, cam: CameraState, counter: str, n: int = 1) -> None:
         """Add to one counter of a camera and of the total (caller holds the lock)."""
@@ -174,6 +181,7 @@ class Stream:
             raise
         self._open = True
         self._opened_at = time.monotonic()
+        self._opencv.acquire()
         for cam in self.cameras:
             t = threading.Thread(target=self._capture, args=(cam,), name=f"capture-{cam.name}", daemon=True)
             t.start()
@@ -214,6 +222,7 @@ class Stream:
                 self.backend.__exit__(None, None, None)
             finally:
                 self._sinks.stop()
+                self._opencv.release()
 
     def advice(self) -> list[str]:
         """What to change when a camera lost frames (USB bandwidth) or framesets were dropped for skew."""
@@ -240,33 +249,14 @@ class Stream:
                 except SourceError as exc:
                     if not cam.reconnect or self._stop.is_set():
                         raise
-                    self._reconnect(cam, exc)
+                    counted = functools.partial(self._count_locked, cam, "reconnects")  # raises when it gives up
+                    reconnect(cam, exc, self.reconnect_attempts, self.reconnect_backoff_s, self._stop, counted)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._error = self._error or exc
             self._stop.set()
         finally:
             cam.prepared.close()
             self._wake_inference.set()
-
-    def _reconnect(self, cam: CameraState, cause: SourceError) -> None:
-        """Restart a live camera with exponential back-off; re-raise ``cause`` when every attempt failed."""
-
-        def count_attempt() -> None:
-            with self._lock:
-                self._count(cam, "reconnects")
-
-        reconnect(cam, cause, self.reconnect_attempts, self.reconnect_backoff_s, self._stop, count_attempt)
-
-    def _skew_stall(self, cam: CameraState, skew_ms: float, how: str) -> MutualSenseError:
-        """A source whose every frameset exceeds the skew limit can never produce a result: say so.
-
-        Not a :class:`SourceError`: the source works, so reconnecting a camera would not help.
-        """
-        return MutualSenseError(
-            f"source {cam.name}: {how} exceeded the RGB-depth skew limit of {self.max_skew_ms:g} ms "
-            f"(the latest was {skew_ms:+.1f} ms) and was dropped, so the stream can never produce a result.",
-            f"raise --max-skew-ms above {abs(skew_ms):.0f}, or pass --skew-policy flag to keep them flagged.",
-        )
 
     def _capture_frames(self, cam: CameraState) -> None:
         last = last_kept = time.monotonic()
@@ -283,13 +273,12 @@ class Stream:
                 fs = cam.source.read(self.read_timeout_ms)
             except SourceEnded:
                 if not kept_any and cam.stats.dropped_by_skew:
-                    raise self._skew_stall(
-                        cam, skew_ms, f"every one of the {cam.stats.dropped_by_skew} framesets"
+                    raise skew_stall_error(
+                        cam.name, self.max_skew_ms, skew_ms, f"every one of the {cam.stats.dropped_by_skew} framesets"
                     ) from None
                 break
             if fs is None:
-                with self._lock:
-                    self._count(cam, "read_timeouts")
+                self._count_locked(cam, "read_timeouts")
                 if time.monotonic() - last > self.stall_timeout_s:
                     raise SourceError(
                         f"source {cam.name} delivered nothing for {self.stall_timeout_s:.1f} s.",
@@ -306,7 +295,8 @@ class Stream:
                     self._count(cam, "dropped_by_skew")
                     skew_ms = fs.skew_ms
                     if last - last_kept > self.stall_timeout_s:
-                        raise self._skew_stall(cam, skew_ms, f"every frameset of the last {self.stall_timeout_s:.0f} s")
+                        how = f"every frameset of the last {self.stall_timeout_s:.0f} s"
+                        raise skew_stall_error(cam.name, self.max_skew_ms, skew_ms, how)
                     continue
             kept_any, last_kept = True, last
             prepared = self.prepare(fs)
