@@ -20,8 +20,6 @@ LONG_FUNCTIONS = {
 }
 LONG_MODULES = {
     "mutualsense.outputs.messages": "grew with the 3D object fields this round; its decoders are the part to move out",
-    "mutualsense.outputs.viewer": "grew with per-camera feeds and the access token; its HTTP server is to move out",
-    "mutualsense.pipeline.stream": "grew with the 3D step and engines built on first use; reconnection is to move out",
 }
 # The runtime never imports the toolchain, except where it reports on it.
 RUNTIME_TOOLCHAIN_IMPORTS = {

@@ -44,6 +44,7 @@ class OnnxRuntimeBackend:
     """
 
     name = "onnxruntime"
+    concurrent = True  # InferenceSession.run may be called from several threads at once
 
     def __init__(
         self,

@@ -22,12 +22,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import numpy as np
-
 from mutualsense.backends.batching import pad_batch
 from mutualsense.backends.factory import open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
+from mutualsense.pipeline.inference import InferenceWorkers
 from mutualsense.pipeline.opencv_threads import OpenCVThreads
 from mutualsense.pipeline.postprocess import make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
@@ -80,6 +79,9 @@ class Stream:
         opencv_threads: OpenCV's thread count while the stream is open (default 1: its spinning workers
             would take the CPU of the stream's threads; see :mod:`mutualsense.pipeline.opencv_threads`);
             None leaves OpenCV's setting alone.
+        inference_workers: inference calls that may run at once (ONNX Runtime only; results still leave
+            in order). On a CPU, 2 workers with ``threads=1`` use two cores better than one call on two
+            threads (:mod:`mutualsense.pipeline.inference`).
     """
 
     def __init__(
@@ -105,10 +107,12 @@ class Stream:
         smooth_s: float = 0.0,
         build_engine: bool = True,
         opencv_threads: int | None = 1,
+        inference_workers: int = 1,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
         self._opencv = OpenCVThreads(opencv_threads)
+        InferenceWorkers.check(inference_workers, backend, backend == "ort")  # before an engine build
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
         opened = [open_source(s) if isinstance(s, str) else s for s in (sources or [source])]
         if not opened:
@@ -146,11 +150,28 @@ class Stream:
         self._latencies: deque[float] = deque(maxlen=300)
         self._skews: deque[float] = deque(maxlen=300)
         self._opened_at, self._lock, self._open = time.monotonic(), threading.Lock(), False
+        self._inference = InferenceWorkers(
+            self.cameras,
+            self.backend,
+            self.bundle.batch,
+            self._stop,
+            self._wake_inference,
+            self._wake_results,
+            self._lock,
+            self._count,
+            self._fail,
+            inference_workers,
+        )
 
     @property
     def camera_stats(self) -> dict[str, PipelineStats]:
         """Counters per source name (each obeys produced = processed + dropped_by_skew + dropped_by_backpressure)."""
         return {cam.name: cam.stats for cam in self.cameras}
+
+    def _fail(self, exc: BaseException) -> None:
+        """A thread failed: keep the first error (the consumer re-raises it) and stop every thread."""
+        self._error = self._error or exc
+        self._stop.set()
 
     def _count_locked(self, cam: CameraState, counter: str) -> None:
         with self._lock:
@@ -186,9 +207,7 @@ class Stream:
             t = threading.Thread(target=self._capture, args=(cam,), name=f"capture-{cam.name}", daemon=True)
             t.start()
             self._threads.append(t)
-        t = threading.Thread(target=self._infer, name="inference", daemon=True)
-        t.start()
-        self._threads.append(t)
+        self._threads += self._inference.start()
         return self
 
     def __exit__(
@@ -252,8 +271,7 @@ class Stream:
                     counted = functools.partial(self._count_locked, cam, "reconnects")  # raises when it gives up
                     reconnect(cam, exc, self.reconnect_attempts, self.reconnect_backoff_s, self._stop, counted)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._error = self._error or exc
-            self._stop.set()
+            self._fail(exc)
         finally:
             cam.prepared.close()
             self._wake_inference.set()
@@ -304,47 +322,6 @@ class Stream:
                 if cam.prepared.put((fs, flagged, prepared)):
                     self._count(cam, "dropped_by_backpressure")
             self._wake_inference.set()
-
-    # ------------------------------------------------------------------ inference thread
-    def _infer(self) -> None:
-        batch, turn = self.bundle.batch, 0
-        try:
-            while not self._stop.is_set():
-                ready: list[tuple[CameraState, Any]] = []
-                n = len(self.cameras)
-                for i in range(n):  # round-robin start, so no camera is served first every time
-                    cam = self.cameras[(turn + i) % n]
-                    item = cam.prepared.take_pending()
-                    if item is not None:
-                        ready.append((cam, item))
-                turn += 1
-                if not ready:
-                    if all(cam.prepared.finished for cam in self.cameras):
-                        break
-                    self._wake_inference.wait(0.05)
-                    self._wake_inference.clear()
-                    continue
-                for start in range(0, len(ready), batch):
-                    group = ready[start : start + batch]
-                    rgb = pad_batch(np.concatenate([item[2].rgb for _, item in group]), batch)
-                    depth = pad_batch(np.concatenate([item[2].depth for _, item in group]), batch)
-                    t0 = time.monotonic()
-                    logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
-                    t1 = time.monotonic()
-                    for k, (cam, (fs, flagged, prepared)) in enumerate(group):
-                        if not cam.live:
-                            cam.inferred.wait_empty(self._stop)
-                        with self._lock:
-                            if cam.inferred.put((fs, flagged, prepared, logits[k, 0], t0, t1)):
-                                self._count(cam, "dropped_by_backpressure")
-                        self._wake_results.set()
-        except BaseException as exc:
-            self._error = self._error or exc
-            self._stop.set()
-        finally:
-            for cam in self.cameras:
-                cam.inferred.close()
-            self._wake_results.set()
 
     def prepare(self, fs: FrameSet) -> Prepared:
         """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""

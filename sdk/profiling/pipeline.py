@@ -189,6 +189,7 @@ def profile_pipeline(
     skew_policy: Literal["drop", "flag"] = "drop",
     progress: Callable[[int, int], None] | None = None,
     build_engine: bool = True,
+    inference_workers: int = 1,
 ) -> ProfileReport:
     """Profile a stream: run ``warmup`` results, then measure ``frames`` results (fewer if the source ends).
 
@@ -197,7 +198,8 @@ def profile_pipeline(
         source: a source spec (``camera``, ``synthetic``, a recording path; see ``SOURCE_SPEC_HELP``) or a Source.
         frames: results to measure after the warm-up.
         warmup: results to discard first (model load, caches, the camera's auto-exposure settling).
-        backend / providers / threads / max_skew_ms / skew_policy / build_engine: as for :func:`mutualsense.open`.
+        backend / providers / threads / max_skew_ms / skew_policy / build_engine / inference_workers: as for
+            :func:`mutualsense.open`.
         progress: called with (measured so far, ``frames``) after each measured result.
 
     Returns:
@@ -213,6 +215,7 @@ def profile_pipeline(
     check_counts(frames, warmup, "--frames")
     b = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
     options = {"providers": providers, "threads": threads, "max_skew_ms": max_skew_ms, "skew_policy": skew_policy}
+    options["inference_workers"] = inference_workers
     stream = Stream(b, source, backend=backend, build_engine=build_engine, **options)  # type: ignore[arg-type]
     cols = ResultColumns()
     stats = stream.stats

@@ -348,6 +348,15 @@ CASES = [
     case("profile: --frames 0", "profile --bundle bundle --frames 0", "--frames", "≥ 1"),
     case("profile: --warmup negative", "profile --bundle bundle --warmup -1", "--warmup", "≥ 0"),
     case("profile: --threads 0", "profile --bundle bundle --threads 0", "--threads", "≥ 1"),
+    case(
+        "profile: --inference-workers 0", "profile --bundle bundle --inference-workers 0", "--inference-workers", "≥ 1"
+    ),
+    case(
+        "profile: several inference workers on TensorRT",
+        "profile --bundle bundle --source synthetic --backend tensorrt --inference-workers 2",
+        "--inference-workers 2 needs the pipeline on --backend ort",
+        "drop --inference-workers",
+    ),
     case("profile: unknown backend", "profile --bundle bundle --backend trt", "--backend takes ort or tensorrt"),
     case(
         "profile: --out is a file",

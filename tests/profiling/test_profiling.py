@@ -271,6 +271,15 @@ def test_cli_profile_backend_only_then_diff(tiny_bundle, tmp_path: Path, capsys)
     assert "1.00×" in text and "B − A" in text
 
 
+def test_cli_profile_with_two_inference_workers(tiny_bundle, capsys) -> None:
+    code, text, err = cli_in_process(
+        "profile", "--bundle", str(tiny_bundle.path), "--source", "synthetic?frames=40&real_time=0", "--frames", "20",
+        "--warmup", "2", "--threads", "1", "--inference-workers", "2", capsys=capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "inference" in text and "postprocess" in text and "p95" in text
+
+
 def test_cli_errors_are_one_paragraph(tiny_bundle, tmp_path: Path, capsys, monkeypatch) -> None:
     code, _, err = cli_in_process("profile-diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"), capsys=capsys)
     assert code == 2 and "a.json does not exist" in err and "Traceback" not in err
