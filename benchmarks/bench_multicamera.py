@@ -2,8 +2,9 @@
 
 Each camera replays the sample recording's framesets from memory as fast as it is read (no decode
 cost), so the figure is the pipelines' own throughput. The shared backend runs with ONNX Runtime on
-one thread (the pipeline's default on 2 cores: a core left to capture) and on both; the separate
-pipelines run one single-threaded session each, so two inferences run at once. The CPU may be
+one thread (the pipeline's default on 2 cores: a core left to capture), on both, and with two
+single-threaded calls at once (``inference_workers=2``); the separate pipelines run one
+single-threaded session each, so two inferences run at once. The CPU may be
 shared with other work: compare within one file. Writes benchmarks/results/multicamera_cpu.json.
 """
 
@@ -48,12 +49,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (1, n):
             bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / f"b{batch}", precision="fp32", batch=batch, eval_count=0)
-            for ort_threads in (1, 2):
+            for ort_threads, workers in ((1, 1), (2, 1), (1, 2)):
                 counts: list[int] = []
                 sources = [MemorySource(framesets, f"cam{i}") for i in range(n)]
                 t = time.perf_counter()
-                run(Stream(bundle, sources=sources, threads=ort_threads), args.seconds, counts)
+                stream = Stream(bundle, sources=sources, threads=ort_threads, inference_workers=workers)
+                run(stream, args.seconds, counts)
                 suffix = "" if ort_threads == 1 else "_ort2threads"
+                suffix += "_2workers" if workers > 1 else ""
                 result[f"one_backend_batch{batch}{suffix}_results_per_s"] = len(counts) / (time.perf_counter() - t)
         bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / "sep", precision="fp32", eval_count=0)
         per: list[list[int]] = [[] for _ in range(n)]
@@ -69,8 +72,9 @@ def main() -> None:
     result["ratio_one_backend_vs_separate"] = result["one_backend_batch1_results_per_s"] / sep
     result[f"ratio_one_backend_batch{n}_vs_separate"] = result[f"one_backend_batch{n}_results_per_s"] / sep
     for batch in (1, n):
-        key = f"one_backend_batch{batch}_ort2threads_results_per_s"
-        result[f"ratio_one_backend_batch{batch}_ort2threads_vs_separate"] = result[key] / sep
+        for suffix in ("_ort2threads", "_2workers"):
+            key = f"one_backend_batch{batch}{suffix}_results_per_s"
+            result[f"ratio_one_backend_batch{batch}{suffix}_vs_separate"] = result[key] / sep
     write_result(RESULTS, result)
     print(json.dumps(result, indent=2))
 

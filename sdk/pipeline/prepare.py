@@ -83,3 +83,24 @@ class FramePreparer:
         return Prepared(rgb, d, depth, 1000 * (t1 - t0), 1000 * (t2 - t1), t2)
 
     __call__ = prepare
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the host stages' kernels on a blank frameset, so a stream's
+        first frameset is not delayed by it (a few seconds the first time after an install)."""
+        from mutualsense.results import postprocess
+        from mutualsense.sources.frameset import Extrinsics, Intrinsics
+
+        h, w = self.grid
+        color, depth = (
+            Intrinsics(2 * w, 2 * h, 2.0 * w, 2.0 * w, w, h),
+            Intrinsics(w, h, 1.0 * w, 1.0 * w, w / 2, h / 2),
+        )
+        blank = FrameSet(
+            np.zeros((2 * h, 2 * w, 3), np.uint8), np.full((h, w), 1000, np.uint16), 0.001, color, depth,
+            Extrinsics(), 0.0, 0.0, "synthetic", 0.0, source="warm-up",
+        )  # fmt: skip
+        prepared = self.prepare(blank)
+        self._aligners.pop(blank.source, None)
+        logits = np.full(self.grid, -10.0, np.float32)
+        logits[: h // 2, : w // 2] = 10.0  # one object, so its statistics are computed too
+        postprocess(logits, prepared.aligned_depth, blank.depth_scale, color.size, 0.5)

@@ -184,6 +184,7 @@ class Stream:
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Stream:
+        self.preparer.warm_up()  # before any camera starts: numba compiles the kernels on first use
         self._sinks.start(self)
         started: list[Source] = []
         try:
