@@ -136,8 +136,8 @@ class InferenceWorkers:
             self._wake_results.set()
 
     def _infer(self, group: Ready) -> tuple[Ready, np.ndarray, float, float]:
-        rgb = pad_batch(np.concatenate([item[2].rgb for _, item in group]), self.batch)
-        depth = pad_batch(np.concatenate([item[2].depth for _, item in group]), self.batch)
+        rgb = pad_batch(_stack([item[2].rgb for _, item in group]), self.batch)
+        depth = pad_batch(_stack([item[2].depth for _, item in group]), self.batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
         return group, logits, t0, time.monotonic()
@@ -150,3 +150,8 @@ class InferenceWorkers:
                 if cam.inferred.put((fs, flagged, prepared, logits[k, 0], t0, t1)):
                     self._count(cam, "dropped_by_backpressure")
             self._wake_results.set()
+
+
+def _stack(tensors: list[np.ndarray]) -> np.ndarray:
+    """[1, ...] tensors joined along the batch axis (one is passed on as it is, not copied)."""
+    return tensors[0] if len(tensors) == 1 else np.concatenate(tensors)
