@@ -6,7 +6,8 @@ once (ONNX Runtime: ``concurrent = True``) can have several workers, each call o
 CPU, two single-threaded calls at once do more than one call on two threads (docs/design.md §9).
 Results still leave in order: each batch takes a ticket when its framesets are taken, and is handed
 on only when every earlier ticket has been, so a recording is replayed exactly and a camera's results
-never go back in time.
+never go back in time. With several workers, each also does the order-free part of postprocessing
+for its framesets before its turn (``ahead``), so the result thread keeps only tracking.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class InferenceWorkers:
         lock: the stream's counter lock; ``count(cam, counter)`` is called holding it.
         on_error: called with the exception that ended a worker (the stream stops and re-raises it).
         workers: how many calls may run at once.
+        ahead: the order-free part of postprocessing, ``ahead(frameset, prepared, logits)``, run by the
+            worker before its turn (in parallel with the other workers); its result travels with the
+            frameset's logits (None: the result thread does it all).
     """
 
     def __init__(
@@ -52,12 +56,13 @@ class InferenceWorkers:
         count: Callable[[CameraState, str], None],
         on_error: Callable[[BaseException], None],
         workers: int = 1,
+        ahead: Callable[[Any, Any, np.ndarray], Any] | None = None,
     ) -> None:
         self.check(workers, getattr(backend, "name", "chosen"), getattr(backend, "concurrent", False))
         self.cameras, self.backend, self.batch = list(cameras), backend, batch
         self._stop, self._wake_inference, self._wake_results = stop, wake_inference, wake_results
         self._lock, self._count, self._on_error = lock, count, on_error
-        self.workers = workers
+        self.workers, self._ahead = workers, ahead
         self._take = threading.Lock()  # taking framesets and a ticket is one step
         self._turn = threading.Condition()  # hands results on in ticket order
         self._next_ticket = self._next_out = 0
@@ -118,8 +123,8 @@ class InferenceWorkers:
                     while self._next_out != ticket and not self._stop.is_set():
                         self._turn.wait(0.05)
                     try:
-                        for group, logits, t0, t1 in inferred:
-                            self._hand_on(group, logits, t0, t1)
+                        for group, logits, t0, t1, done in inferred:
+                            self._hand_on(group, logits, t0, t1, done)
                     finally:
                         self._next_out = max(self._next_out, ticket + 1)
                         self._turn.notify_all()
@@ -135,19 +140,25 @@ class InferenceWorkers:
             self._wake_inference.set()  # a worker waiting for framesets rechecks whether the stream ended
             self._wake_results.set()
 
-    def _infer(self, group: Ready) -> tuple[Ready, np.ndarray, float, float]:
+    def _infer(self, group: Ready) -> tuple[Ready, np.ndarray, float, float, list[Any]]:
         rgb = pad_batch(_stack([item[2].rgb for _, item in group]), self.batch)
         depth = pad_batch(_stack([item[2].depth for _, item in group]), self.batch)
         t0 = time.monotonic()
         logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
-        return group, logits, t0, time.monotonic()
+        t1 = time.monotonic()
+        ahead = self._ahead
+        done = [
+            None if ahead is None else ahead(fs, prepared, logits[k, 0])
+            for k, (_, (fs, _f, prepared)) in enumerate(group)
+        ]
+        return group, logits, t0, t1, done
 
-    def _hand_on(self, group: Ready, logits: np.ndarray, t0: float, t1: float) -> None:
+    def _hand_on(self, group: Ready, logits: np.ndarray, t0: float, t1: float, done: list[Any]) -> None:
         for k, (cam, (fs, flagged, prepared)) in enumerate(group):
             if not cam.live:
                 cam.inferred.wait_empty(self._stop)
             with self._lock:
-                if cam.inferred.put((fs, flagged, prepared, logits[k, 0], t0, t1)):
+                if cam.inferred.put((fs, flagged, prepared, logits[k, 0], t0, t1, done[k])):
                     self._count(cam, "dropped_by_backpressure")
             self._wake_results.set()
 

@@ -4,16 +4,39 @@ when first read), salient objects with their distances, and the latency of every
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from mutualsense.pipeline.prepare import Prepared
 from mutualsense.preprocess import InputSpec
-from mutualsense.results import SaliencyResult, postprocess
+from mutualsense.results import SaliencyResult, SalientObject, postprocess
 from mutualsense.sources.frameset import FrameSet
 from mutualsense.spatial.step import SpatialStep
 
-__all__ = ["make_result"]
+__all__ = ["Located", "locate_objects", "make_result"]
+
+
+@dataclass(frozen=True)
+class Located:
+    """The order-free part of postprocessing, done ahead (by an inference worker): the map, the objects
+    (in 3D when the stream locates them, not yet tracked) and how long it took."""
+
+    prob: np.ndarray
+    objects: tuple[SalientObject, ...]
+    ms: float
+
+
+def locate_objects(
+    fs: FrameSet, prepared: Prepared, logits: np.ndarray, spec: InputSpec, threshold: float, spatial: SpatialStep | None
+) -> Located:
+    """Logits → saliency map and objects, with no per-source state (no smoothing, no tracking): the part of
+    postprocessing that framesets may go through in any order, on any thread."""
+    t0 = time.monotonic()
+    color_size = (fs.color.shape[1], fs.color.shape[0])
+    locate = None if spatial is None else spatial.locator(fs, (spec.height, spec.width))
+    prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold, locate=locate)
+    return Located(prob, objects, 1000 * (time.monotonic() - t0))
 
 
 def make_result(
@@ -26,15 +49,23 @@ def make_result(
     spec: InputSpec,
     threshold: float,
     spatial: SpatialStep | None = None,
+    located: Located | None = None,
 ) -> SaliencyResult:
     """Logits → saliency map (model grid; colour resolution on first read), salient objects with distances,
     stage timings.
 
     ``spatial``: the stream's 3D step (smoothing, objects in 3D, tracks); None = 2D objects only.
+    ``located``: the order-free part, already done by :func:`locate_objects` (then only tracking is left;
+    only for streams without smoothing): its time counts as postprocess, not as queue.
     """
     t0 = time.monotonic()
     color_size = (fs.color.shape[1], fs.color.shape[0])
-    if spatial is None:
+    ahead = 0.0
+    if located is not None:
+        prob, objects, ahead = located.prob, located.objects, located.ms
+        if spatial is not None:
+            objects = spatial.track(fs, objects)
+    elif spatial is None:
         prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold)
     else:
         prob, objects = postprocess(
@@ -53,9 +84,9 @@ def make_result(
         "align": prepared.align_ms,
         "preprocess": prepared.preprocess_ms,
         # between threads: prepared → inference started, inferred → postprocess started
-        "queue": 1000 * ((inference_started - prepared.finished) + (t0 - inference_finished)),
+        "queue": 1000 * ((inference_started - prepared.finished) + (t0 - inference_finished)) - ahead,
         "inference": 1000 * (inference_finished - inference_started),
-        "postprocess": 1000 * (done - t0),
+        "postprocess": 1000 * (done - t0) + ahead,
     }
     # the rest is the wait for the capture thread to pick the frameset up
     latency = {"wait": max(0.0, total - sum(stages.values())), **stages, "total": total}

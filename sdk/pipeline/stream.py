@@ -28,7 +28,7 @@ from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.inference import InferenceWorkers
 from mutualsense.pipeline.opencv_threads import OpenCVThreads
-from mutualsense.pipeline.postprocess import make_result
+from mutualsense.pipeline.postprocess import locate_objects, make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
 from mutualsense.pipeline.sinks import Sink, SinkGroup
 from mutualsense.pipeline.slots import CameraState, reconnect
@@ -161,6 +161,11 @@ class Stream:
             self._count,
             self._fail,
             inference_workers,
+            # with several workers, each finds its framesets' objects before its turn (not with smoothing:
+            # that needs the framesets in order)
+            ahead=functools.partial(locate_objects, spec=self.spec, threshold=threshold, spatial=self.spatial)
+            if inference_workers > 1 and smooth_s <= 0
+            else None,
         )
 
     @property
@@ -358,9 +363,9 @@ class Stream:
                 self._wake_results.wait(0.05)
                 self._wake_results.clear()
                 continue
-            fs, flagged, prepared, logits, started, finished = item
+            fs, flagged, prepared, logits, started, finished, located = item
             result = make_result(
-                fs, flagged, prepared, logits, started, finished, self.spec, self.threshold, self.spatial
+                fs, flagged, prepared, logits, started, finished, self.spec, self.threshold, self.spatial, located
             )
             with self._lock:
                 self._count(cam, "processed")

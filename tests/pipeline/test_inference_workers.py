@@ -19,16 +19,26 @@ def _replay(n: int = 40, **kw: object) -> SyntheticSource:
     return SyntheticSource(frames=n, seed=5, color=(160, 120), real_time=False, **kw)  # type: ignore[arg-type]
 
 
-def test_two_workers_give_the_results_of_one_in_order_and_lose_nothing(tiny_bundle) -> None:
+@pytest.mark.parametrize("smooth_s", [0.0, 0.2])  # without smoothing the workers find the objects ahead
+def test_two_workers_give_the_results_of_one_in_order_and_lose_nothing(tiny_bundle, smooth_s: float) -> None:
     runs = {}
     for workers in (1, 2):
-        with mutualsense.open(tiny_bundle, source=_replay(), threads=1, inference_workers=workers) as stream:
-            runs[workers] = [(r.color_frame_number, r.model_saliency) for r in stream]
-        assert stream.stats.processed == stream.stats.produced == 40
-        assert stream.stats.dropped_by_backpressure == 0
-    assert [n for n, _ in runs[2]] == [n for n, _ in runs[1]] == sorted(n for n, _ in runs[1])
-    for (_, a), (_, b) in zip(runs[1], runs[2], strict=True):
-        np.testing.assert_array_equal(a, b)
+        source = _replay(motion="object")
+        with mutualsense.open(tiny_bundle, source=source, threads=1, inference_workers=workers, smooth_s=smooth_s) as s:
+            runs[workers] = list(s)
+        assert s.stats.processed == s.stats.produced == 40
+        assert s.stats.dropped_by_backpressure == 0
+    one, two = runs[1], runs[2]
+    assert [r.color_frame_number for r in two] == [r.color_frame_number for r in one]
+    assert [r.color_frame_number for r in one] == sorted(r.color_frame_number for r in one)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a.model_saliency, b.model_saliency)
+        assert a.objects == b.objects  # 3D fields and track ids included: tracking still sees them in order
+    assert any(o.track_id is not None for r in two for o in r.objects)
+    for r in two:  # the stages still add up to the total, the postprocess done ahead counted as postprocess
+        stages = sum(v for k, v in r.latency_ms.items() if k != "total")
+        assert stages == pytest.approx(r.latency_ms["total"], rel=1e-6, abs=1e-6)
+        assert r.latency_ms["postprocess"] > 0 and r.latency_ms["queue"] > -0.05
 
 
 def test_two_workers_keep_each_cameras_order_with_several_cameras(tiny_bundle) -> None:

@@ -63,6 +63,17 @@ def test_a_batched_bundle_infers_framesets_of_different_cameras_together(batch2_
     assert len(calls) < len(results)  # at least some framesets of the two cameras shared a batch
 
 
+def test_two_inference_workers_on_a_batched_bundle_keep_each_camera_exact_and_in_order(batch2_bundle) -> None:
+    sources = [synthetic(1, 15, real_time=False), synthetic(2, 15, real_time=False), synthetic(3, 15, real_time=False)]
+    with mutualsense.open(batch2_bundle, sources=sources, threads=1, inference_workers=2) as stream:
+        results = list(stream)
+    assert len(results) == 45
+    for name, stats in stream.camera_stats.items():
+        assert stats.produced == stats.processed == 15 and exact(stats)
+        numbers = [r.color_frame_number for r in results if r.source == name]
+        assert numbers == sorted(numbers) and len(set(numbers)) == 15
+
+
 def test_two_recordings_at_once(tiny_bundle, tmp_path: Path) -> None:
     paths = []
     for seed in (4, 5):
