@@ -18,14 +18,35 @@ folder when the package's folder is read-only (numba's own fallback).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import numba
 import numpy as np
 
 __all__ = ["EMPTY", "align_depth", "normalise_rgb", "object_stats"]
 
+log = logging.getLogger(__name__)
+
 EMPTY = 65535  # z-buffer value of an output pixel where nothing landed (as in frame_math.h)
 
-_jit = numba.njit(nogil=True, cache=True, error_model="numpy")  # numpy's IEEE division: x/0 → inf, no raise
+
+def _jit(fn: Callable[..., Any]) -> Any:
+    """numba.njit without the GIL, with numpy's IEEE division (x/0 → inf, no raise), cached on disk.
+
+    Where no cache folder is writable (a read-only install and home, as in some robot containers),
+    numba refuses ``cache=True`` when the function is defined: compile on every start instead.
+    """
+    try:
+        return numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+        log.warning(
+            "%s; the host-stage kernels will compile on every start (a few seconds): set NUMBA_CACHE_DIR to "
+            "a writable folder to keep them",
+            exc,
+        )
+        return numba.njit(nogil=True, cache=False, error_model="numpy")(fn)
 
 
 @_jit
