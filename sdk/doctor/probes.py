@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import ctypes.util
 import importlib.util
+import os
 import platform
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from mutualsense.doctor.check import Check, dist_version
 from mutualsense.doctor.jetson import Host, jetson_checks
 from mutualsense.gpu import cuda_driver, tensorrt_version
 from mutualsense.tensorrt.plugin_build import find_nvcc
 
-__all__ = ["PROBES", "check_environment", "libusb_present"]
+__all__ = ["PROBES", "check_environment", "kernel_cache_folder", "libusb_present"]
 
 
 def _python() -> Check:
@@ -77,6 +79,42 @@ def _realsense() -> Check:
     return Check("pyrealsense2", True, f"{v} (libusb-1.0 present)")
 
 
+def kernel_cache_folder(environ: Mapping[str, str] | None = None, package: Path | None = None) -> Path | None:
+    """Where numba keeps the compiled host-stage kernels, or None when no folder is writable.
+
+    Numba's own order: ``NUMBA_CACHE_DIR``, then ``__pycache__`` beside ``mutualsense/cpu_kernels.py``, then
+    the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``, ``/numba``); a folder that does not
+    exist yet counts when its nearest existing parent is writable (numba creates it).
+    """
+    env = os.environ if environ is None else environ
+    if package is None:
+        spec = importlib.util.find_spec("mutualsense")
+        package = Path(spec.origin).parent if spec and spec.origin else None
+    candidates = [Path(env["NUMBA_CACHE_DIR"])] if env.get("NUMBA_CACHE_DIR") else []
+    if package is not None:
+        candidates.append(package / "__pycache__")
+    candidates.append(Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME") or Path.home()) / ".cache") / "numba")
+    for folder in candidates:
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+            return folder
+    return None
+
+
+def _numba() -> Check:
+    name = "numba (host-stage kernels)"
+    v = dist_version("numba")
+    if v is None:
+        return Check(name, False, "not installed", "pip install numba", True)
+    folder = kernel_cache_folder()
+    if folder is None:
+        detail = f"{v}; no writable cache folder, so the kernels compile at every start (a few seconds)"
+        return Check(name, False, detail, "set NUMBA_CACHE_DIR to a writable folder")
+    return Check(name, True, f"{v}; compiled kernels cached in {folder}", required=True)
+
+
 def _tensorrt() -> Check:
     v = tensorrt_version()
     return Check(
@@ -131,6 +169,7 @@ PROBES: tuple[Callable[[], Check], ...] = (
     _python,
     _package("numpy", "numpy", "pip install numpy", True),
     _opencv,
+    _numba,
     _onnxruntime,
     _realsense,
     _package("torch (export, training)", "torch", 'pip install "mutualsense[export]"'),
