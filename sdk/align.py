@@ -112,9 +112,6 @@ class DepthAligner:
         self._window = self._landing_window(rays)
         self._window_array = np.array(self._window, np.int64)
         self._rays_all = np.ascontiguousarray(rays)
-        self._scale: float | None = None
-        self._params = np.zeros(8, np.float32)
-        self._guard_raw = 0
 
     def _landing_window(self, rays: np.ndarray) -> tuple[int, int, int, int]:
         """Rows r0:r1, columns c0:c1 of the sampled grid holding every pixel that can land at depth ≥ _GUARD_M."""
@@ -159,12 +156,9 @@ class DepthAligner:
         return self.key == _Key(fs.depth_intrinsics, fs.color_intrinsics, fs.depth_to_color, out_size)
 
     def _frame_params(self, depth_scale: float) -> tuple[np.ndarray, int]:
-        """frame_math.h's ``AlignParams`` for this depth scale, and the guard depth in raw units (cached)."""
-        if self._scale != depth_scale:
-            self._scale = depth_scale
-            self._params = np.array([*self._t, self._fx, self._fy, self._cx, self._cy, depth_scale], np.float32)
-            self._guard_raw = int(np.ceil(_GUARD_M / depth_scale)) if depth_scale > 0 else _FAR + 1
-        return self._params, self._guard_raw
+        """frame_math.h's ``AlignParams`` for this depth scale, and the guard depth in raw units."""
+        params = np.array([*self._t, self._fx, self._fy, self._cx, self._cy, depth_scale], np.float32)
+        return params, int(np.ceil(_GUARD_M / depth_scale)) if depth_scale > 0 else _FAR + 1
 
     def __call__(
         self,

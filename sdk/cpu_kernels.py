@@ -132,8 +132,7 @@ def align_depth(
                 z[k] = np.float32(line[(c0 + k) * step_x]) * scale
             _project_row(z[:n], rays[0, r, c0:c1], rays[1, r, c0:c1], rays[2, r, c0:c1], params, w, h, idx[:n])
             _scatter_min(line, step_x, c0, idx[:n], flat)
-        # outside the window only a depth nearer than the guard can land
-        if inside:
+            # outside the window only a depth nearer than the guard can land
             _project_near(line, step_x, 0, c0, r, guard_raw, rays, params, flat, w, h)
             _project_near(line, step_x, c1, cols, r, guard_raw, rays, params, flat, w, h)
         else:

@@ -3,6 +3,7 @@ when first read), salient objects with their distances, and the latency of every
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -60,23 +61,16 @@ def make_result(
     """
     t0 = time.monotonic()
     color_size = (fs.color.shape[1], fs.color.shape[0])
-    ahead = 0.0
-    if located is not None:
-        prob, objects, ahead = located.prob, located.objects, located.ms
-        if spatial is not None:
-            objects = spatial.track(fs, objects)
-    elif spatial is None:
-        prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold)
-    else:
+    if located is None:
+        smooth = None if spatial is None else functools.partial(spatial.smooth, fs)
+        locate = None if spatial is None else spatial.locator(fs, (spec.height, spec.width))
         prob, objects = postprocess(
-            logits,
-            prepared.aligned_depth,
-            fs.depth_scale,
-            color_size,
-            threshold,
-            smooth=lambda p: spatial.smooth(fs, p),
-            locate=spatial.locator(fs, (spec.height, spec.width)),
+            logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold, smooth=smooth, locate=locate
         )
+        ahead = 0.0
+    else:
+        prob, objects, ahead = located.prob, located.objects, located.ms
+    if spatial is not None:
         objects = spatial.track(fs, objects)
     done = time.monotonic()
     total = 1000 * (done - fs.arrival_time)

@@ -14,7 +14,8 @@ import numpy as np
 
 from mutualsense.align import DepthAligner
 from mutualsense.preprocess import InputSpec, depth_table, preprocess_rgb
-from mutualsense.sources.frameset import FrameSet
+from mutualsense.results import postprocess
+from mutualsense.sources.frameset import Extrinsics, FrameSet, Intrinsics
 
 __all__ = ["FramePreparer", "Prepared"]
 
@@ -87,9 +88,6 @@ class FramePreparer:
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the host stages' kernels on a blank frameset, so a stream's
         first frameset is not delayed by it (a few seconds the first time after an install)."""
-        from mutualsense.results import postprocess
-        from mutualsense.sources.frameset import Extrinsics, Intrinsics
-
         h, w = self.grid
         color, depth = (
             Intrinsics(2 * w, 2 * h, 2.0 * w, 2.0 * w, w, h),
