@@ -20,6 +20,7 @@ Writes benchmarks/results/host_stages_cpu.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import subprocess
@@ -35,7 +36,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from common import MemorySource, cpu_name, write_result  # noqa: E402
+from common import MemorySource, cpu_name, results_per_second, write_result  # noqa: E402
 
 import mutualsense.pipeline.postprocess as pipeline_postprocess
 import mutualsense.pipeline.prepare as pipeline_prepare
@@ -132,6 +133,10 @@ class Stages:
         return {"align": 1000 * (t1 - t0), "preprocess": 1000 * (t2 - t1), "postprocess": 1000 * (t3 - t2)}
 
 
+def record_stages(rows: list[dict[str, float]], result: Any) -> None:
+    rows.append({s: result.latency_ms[s] for s in STAGES})
+
+
 def percentiles(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return {
         k: {"min": min(v), "p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "n": len(v)}
@@ -211,16 +216,8 @@ def in_pipeline(
         ctx = before_stages(before) if name == "before" else _nothing()
         opencv = None if name == "after, opencv threads not set" else 1
         with ctx, Stream(bundle, MemorySource(sets), threads=2, objects_3d=False, opencv_threads=opencv) as stream:
-            n, t0 = 0, time.perf_counter()
-            for i, result in enumerate(stream):
-                if i < 5:
-                    t0 = time.perf_counter()
-                    continue
-                n += 1
-                rows[name].append({s: result.latency_ms[s] for s in STAGES})
-                if time.perf_counter() - t0 >= seconds:
-                    break
-            rates[name].append(n / (time.perf_counter() - t0))
+            record = functools.partial(record_stages, rows[name])
+            rates[name].append(results_per_second(stream, seconds, record))
     out: dict[str, Any] = {name: percentiles(with_sum(r)) for name, r in rows.items()}
     for name in rates:
         out[name]["results_per_s"] = float(np.mean(rates[name]))

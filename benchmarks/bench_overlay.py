@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import SAMPLE, MemorySource, cpu_name, sample_framesets, write_result  # noqa: E402
+from common import SAMPLE, MemorySource, cpu_name, results_per_second, sample_framesets, write_result  # noqa: E402
 
 from mutualsense.bundle import Bundle
 from mutualsense.export import DEMO_WEIGHTS
@@ -38,15 +38,7 @@ def run(bundle: Bundle, source: Source | str, seconds: float, overlays: Path | N
     """Results per second over ``seconds`` (after 5 warm-up results), and the pictures written and skipped."""
     writer = OverlayWriter(overlays) if overlays is not None else None
     with Stream(bundle, source, sinks=[writer] if writer is not None else []) as stream:
-        it = iter(stream)
-        for _ in range(5):
-            next(it)
-        n, t0 = 0, time.perf_counter()
-        for _ in it:
-            n += 1
-            if time.perf_counter() - t0 >= seconds:
-                break
-        rate = n / (time.perf_counter() - t0)
+        rate = results_per_second(stream, seconds)
     return rate, (writer.written if writer else 0), (writer.dropped if writer else 0)
 
 

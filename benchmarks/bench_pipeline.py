@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
-from common import SAMPLE, MemorySource, cpu_name, sample_framesets, write_result  # noqa: E402
+from common import SAMPLE, MemorySource, cpu_name, results_per_second, sample_framesets, write_result  # noqa: E402
 
 import mutualsense.pipeline.stream as pipeline_stream
 from mutualsense.backends import OnnxRuntimeBackend
@@ -24,6 +24,7 @@ from mutualsense.bundle import Bundle
 from mutualsense.export import DEMO_WEIGHTS
 from mutualsense.pipeline import Stream
 from mutualsense.preprocess import preprocess
+from mutualsense.results import SaliencyResult
 from mutualsense.sources import Recording, Source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,18 +63,13 @@ def pipeline(
     stages: dict[str, list[float]] = {k: [] for k in ("align", "preprocess", "inference", "postprocess", "total")}
     with spinning_backend() if spin else nullcontext():
         stream = Stream(bundle, source, threads=threads, inference_workers=workers)
+
+    def record(result: SaliencyResult) -> None:
+        for k in stages:
+            stages[k].append(result.latency_ms[k])
+
     with stream:
-        it = iter(stream)
-        for _ in range(5):
-            next(it)
-        n, t0 = 0, time.perf_counter()
-        for result in it:
-            n += 1
-            for k in stages:
-                stages[k].append(result.latency_ms[k])
-            if time.perf_counter() - t0 >= seconds:
-                break
-        rate = n / (time.perf_counter() - t0)
+        rate = results_per_second(stream, seconds, record)
     return rate, stages, stream.stats.as_dict()
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mutualsense.results import SaliencyResult
 from mutualsense.sources import FrameSet, Recording, Source
 
 #: The shipped sample recording (colour 640×480, depth 424×240, 15 fps).
@@ -30,6 +32,26 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def results_per_second(
+    results: Iterable[SaliencyResult],
+    seconds: float,
+    each: Callable[[SaliencyResult], None] | None = None,
+    warmup: int = 5,
+) -> float:
+    """Results per second of a stream over ``seconds``, after ``warmup`` results; ``each`` sees every measured one."""
+    it = iter(results)
+    for _ in range(warmup):
+        next(it)
+    n, t0 = 0, time.perf_counter()
+    for result in it:
+        n += 1
+        if each is not None:
+            each(result)
+        if time.perf_counter() - t0 >= seconds:
+            break
+    return n / (time.perf_counter() - t0)
 
 
 def write_result(path: Path, result: dict[str, Any]) -> Path:
