@@ -150,8 +150,8 @@ def with_sum(rows: list[dict[str, float]]) -> dict[str, list[float]]:
     return out
 
 
-def alone(bundle: Bundle, sets: list[FrameSet], before: dict[str, types.ModuleType], frames: int) -> dict[str, Any]:
-    """Each stage in this thread, before and after alternating frame by frame."""
+def sample_logits(bundle: Bundle, sets: list[FrameSet]) -> list[np.ndarray]:
+    """The bundle's logits for every frameset (inferred once)."""
     spec = bundle.input_spec
     with OnnxRuntimeBackend(bundle, threads=1) as backend:
         logits = []
@@ -162,6 +162,34 @@ def alone(bundle: Bundle, sets: list[FrameSet], before: dict[str, types.ModuleTy
             )
             depth = preprocess_depth(aligned(fs.depth, fs.depth_scale), fs.depth_scale, spec)[None]
             logits.append(backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0])
+    return logits
+
+
+def components(logits: list[np.ndarray], rounds: int = 20) -> dict[str, float]:
+    """Median ms of OpenCV's connected components with statistics on the sample's masks, per algorithm
+    (32-bit labels, one OpenCV thread as in a stream), alternating."""
+    masks = [(1 / (1 + np.exp(-x)) > 0.5).astype(np.uint8) for x in logits]
+    algorithms = {"spaghetti (OpenCV's default)": cv2.CCL_DEFAULT, "grana (used)": cv2.CCL_GRANA}
+    times: dict[str, list[float]] = {name: [] for name in algorithms}
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        for _ in range(rounds):
+            for name, algorithm in algorithms.items():
+                t0 = time.perf_counter()
+                for mask in masks:
+                    cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, algorithm)
+                times[name].append(1000 * (time.perf_counter() - t0) / len(masks))
+    finally:
+        cv2.setNumThreads(threads)
+    return {name: float(np.median(v)) for name, v in times.items()}
+
+
+def alone(
+    bundle: Bundle, sets: list[FrameSet], logits: list[np.ndarray], before: dict[str, types.ModuleType], frames: int
+) -> dict[str, Any]:
+    """Each stage in this thread, before and after alternating frame by frame."""
+    spec = bundle.input_spec
     impls = {"before": Stages(before), "after": Stages(None)}
     rows: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     for i in range(frames + 10):
@@ -244,7 +272,9 @@ def main() -> None:
     sets = framesets()
     with tempfile.TemporaryDirectory() as tmp:
         bundle = export_bundle(DEMO_WEIGHTS, Path(tmp) / "fp32", precision="fp32", eval_count=0)
-        solo = alone(bundle, sets, before, args.frames)
+        logits = sample_logits(bundle, sets)
+        solo = alone(bundle, sets, logits, before, args.frames)
+        labelling = components(logits)
         loaded = in_pipeline(bundle, sets, before, args.seconds, args.slices)
     total = "align+preprocess+postprocess"
     result = {
@@ -259,6 +289,7 @@ def main() -> None:
         "the 'before' revision",
         "targets": {"alone_p95_ms_max": 2.5, "pipeline_saturated_p95_ms_max": 4.0},
         "alone": solo,
+        "connected_components_ms_192x192": labelling,
         "pipeline_ort_2_threads": loaded,
         "ratios": {
             "alone_p95_after_vs_before": solo["after"][total]["p95"] / solo["before"][total]["p95"],
@@ -272,6 +303,7 @@ def main() -> None:
             stages = {k: v for k, v in data[name].items() if isinstance(v, dict)}
             row = "  ".join(f"{k} {v['min']:.2f}/{v['p50']:.2f}/{v['p95']:.2f}" for k, v in stages.items())
             print(f"  {name} min/p50/p95 ms: {row}")
+    print("connected components, ms:", labelling)
     print(f"wrote {args.out}")
 
 

@@ -102,8 +102,10 @@ def replay_only(seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per configuration and side")
-    parser.add_argument("--slices", type=int, default=3, help="alternations of bare backend and pipeline")
+    parser.add_argument("--seconds", type=float, default=16.0, help="per configuration and side")
+    # short slices, many of them: this VM's speed drifts by a third within seconds (the bare backend alone
+    # measured 465, 438, 341, 346 inferences/s in four 3 s slices), so both sides must sample the same drift
+    parser.add_argument("--slices", type=int, default=8, help="alternations of bare backend and pipeline")
     args = parser.parse_args()
     from mutualsense.export.bundle_export import export_bundle
 
@@ -126,12 +128,19 @@ def main() -> None:
                 counters = {k: counters.get(k, 0) + v for k, v in counts.items()}
             name = f"ort {threads} thread{'s' if threads > 1 else ''}{', pipeline spinning' if spin else ''}"
             name += ", 2 inference workers (bare backend: 2 threads)" if workers > 1 else ""
-            configs[name] = (float(np.mean(bares)), float(np.mean(rates)), stages, counters)
+            configs[name] = (float(np.mean(bares)), float(np.mean(rates)), stages, counters, rates, bares)
         file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
         replay = replay_only(args.seconds)
         serial = stage_costs(bundle)
 
-    def summary(bare: float, rate: float, stages: dict[str, list[float]], counters: dict[str, int]) -> dict:
+    def summary(
+        bare: float,
+        rate: float,
+        stages: dict[str, list[float]],
+        counters: dict[str, int],
+        rates: list[float],
+        bares: list[float],
+    ) -> dict:
         non_inference = [
             a + p + q for a, p, q in zip(stages["align"], stages["preprocess"], stages["postprocess"], strict=True)
         ]
@@ -139,6 +148,7 @@ def main() -> None:
             "bare_backend_inferences_per_s": bare,
             "pipeline_results_per_s": rate,
             "ratio_pipeline_vs_bare": rate / bare,
+            "ratio_per_slice": [r / b for r, b in zip(rates, bares, strict=True)],
             "non_inference_ms": {
                 "p50": float(np.percentile(non_inference, 50)),
                 "p95": float(np.percentile(non_inference, 95)),

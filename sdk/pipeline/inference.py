@@ -6,8 +6,10 @@ once (ONNX Runtime: ``concurrent = True``) can have several workers, each call o
 CPU, two single-threaded calls at once do more than one call on two threads (docs/design.md §9).
 Results still leave in order: each batch takes a ticket when its framesets are taken, and is handed
 on only when every earlier ticket has been, so a recording is replayed exactly and a camera's results
-never go back in time. With several workers, each also does the order-free part of postprocessing
-for its framesets before its turn (``ahead``), so the result thread keeps only tracking.
+never go back in time. A worker that finishes before an earlier ticket leaves its results for whoever
+hands on next and goes back to work, rather than waiting for its turn with a core idle. With several
+workers, each also does the order-free part of postprocessing for its framesets before its turn
+(``ahead``), so the result thread keeps only tracking.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mutualsense.pipeline.slots import CameraState
 __all__ = ["InferenceWorkers"]
 
 Ready = list[tuple[CameraState, Any]]
+Inferred = tuple[Ready, np.ndarray, float, float, list[Any]]
 
 
 class InferenceWorkers:
@@ -64,7 +67,9 @@ class InferenceWorkers:
         self._lock, self._count, self._on_error = lock, count, on_error
         self.workers, self._ahead = workers, ahead
         self._take = threading.Lock()  # taking framesets and a ticket is one step
-        self._turn = threading.Condition()  # hands results on in ticket order
+        self._turn = threading.Condition()  # guards the finished batches and who hands them on
+        self._finished: dict[int, list[Inferred]] = {}  # ticket -> its inferred groups, until handed on
+        self._handing = False  # one worker at a time hands finished batches on, in ticket order
         self._next_ticket = self._next_out = 0
         self._running = workers
         self._first = 0  # the camera looked at first, in turn, so none is always served first
@@ -111,6 +116,9 @@ class InferenceWorkers:
     def _work(self) -> None:
         try:
             while not self._stop.is_set():
+                with self._turn:  # at most one finished batch per worker waits to be handed on
+                    while len(self._finished) >= self.workers and not self._stop.is_set():
+                        self._turn.wait(0.05)
                 ready, ticket = self._take_ready()
                 if not ready:
                     if all(cam.prepared.finished for cam in self.cameras):
@@ -119,15 +127,7 @@ class InferenceWorkers:
                     self._wake_inference.clear()
                     continue
                 inferred = [self._infer(ready[i : i + self.batch]) for i in range(0, len(ready), self.batch)]
-                with self._turn:
-                    while self._next_out != ticket and not self._stop.is_set():
-                        self._turn.wait(0.05)
-                    try:
-                        for group, logits, t0, t1, done in inferred:
-                            self._hand_on(group, logits, t0, t1, done)
-                    finally:
-                        self._next_out = max(self._next_out, ticket + 1)
-                        self._turn.notify_all()
+                self._finish(ticket, inferred)
         except BaseException as exc:
             self._on_error(exc)
         finally:
@@ -140,7 +140,7 @@ class InferenceWorkers:
             self._wake_inference.set()  # a worker waiting for framesets rechecks whether the stream ended
             self._wake_results.set()
 
-    def _infer(self, group: Ready) -> tuple[Ready, np.ndarray, float, float, list[Any]]:
+    def _infer(self, group: Ready) -> Inferred:
         rgb = pad_batch(_stack([item[2].rgb for _, item in group]), self.batch)
         depth = pad_batch(_stack([item[2].depth for _, item in group]), self.batch)
         t0 = time.monotonic()
@@ -152,6 +152,33 @@ class InferenceWorkers:
             for k, (_, (fs, _f, prepared)) in enumerate(group)
         ]
         return group, logits, t0, t1, done
+
+    def _finish(self, ticket: int, inferred: list[Inferred]) -> None:
+        """Leave a batch's results to be handed on; hand on, in ticket order, whatever is due unless another
+        worker is already doing so (it then hands these on too)."""
+        with self._turn:
+            self._finished[ticket] = inferred
+            if self._handing:
+                return
+            self._handing = True
+        try:
+            while True:
+                with self._turn:
+                    due = self._finished.get(self._next_out)
+                    if due is None:
+                        self._handing = False
+                        return
+                for group, logits, t0, t1, done in due:  # outside the lock: it may wait for the consumer
+                    self._hand_on(group, logits, t0, t1, done)
+                with self._turn:
+                    del self._finished[self._next_out]
+                    self._next_out += 1
+                    self._turn.notify_all()
+        except BaseException:
+            with self._turn:
+                self._handing = False
+                self._turn.notify_all()
+            raise
 
     def _hand_on(self, group: Ready, logits: np.ndarray, t0: float, t1: float, done: list[Any]) -> None:
         for k, (cam, (fs, flagged, prepared)) in enumerate(group):

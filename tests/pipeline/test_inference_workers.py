@@ -95,6 +95,40 @@ def test_calls_overlap_and_a_failure_stops_every_worker(tiny_bundle) -> None:
     assert not any(t.is_alive() for t in stream._threads)
 
 
+class _SlowFirstCall(_Backend):
+    """The first call takes 0.4 s, the others 5 ms; records how many calls finished while the first ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_running = threading.Event()
+        self.finished_meanwhile = 0
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        if call == 1:
+            self.first_running.set()
+            time.sleep(0.4)
+            self.first_running.clear()
+        else:
+            time.sleep(0.005)
+            self.finished_meanwhile += self.first_running.is_set()
+        n, _, h, w = feed["depth"].shape
+        return {"saliency": np.full((n, 1, h, w), float(call), np.float32)}
+
+
+def test_a_worker_ahead_of_an_earlier_ticket_goes_on_working(tiny_bundle) -> None:
+    stream = mutualsense.open(tiny_bundle, source=_replay(20), threads=1, inference_workers=2)
+    backend = stream._inference.backend = _SlowFirstCall()
+    with stream:
+        numbers = [r.color_frame_number for r in stream]
+    assert numbers == sorted(numbers) and len(numbers) == 20
+    # waiting for its turn, the second worker would finish one call while the first runs; it finishes two,
+    # and no more: at most one finished batch per worker waits to be handed on
+    assert backend.finished_meanwhile == 2
+
+
 @pytest.mark.parametrize("workers", [0, -1, True, 1.5])
 def test_a_bad_worker_count_is_refused(workers: object) -> None:
     with pytest.raises(MutualSenseError, match="inference_workers must be a positive integer"):
