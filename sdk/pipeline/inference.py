@@ -14,10 +14,11 @@ workers, each also does the order-free part of postprocessing for its framesets 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -25,10 +26,39 @@ from mutualsense.backends.batching import pad_batch
 from mutualsense.errors import MutualSenseError
 from mutualsense.pipeline.slots import CameraState
 
-__all__ = ["InferenceWorkers"]
+__all__ = ["DevicePreparation", "InferenceWorkers", "device_preparation"]
+
+log = logging.getLogger(__name__)
 
 Ready = list[tuple[CameraState, Any]]
 Inferred = tuple[Ready, np.ndarray, float, float, list[Any]]
+
+
+class DevicePreparation(Protocol):
+    """Align + preprocess + inference of raw framesets on the backend's device, in one call
+    (:class:`~mutualsense.tensorrt.device_frames.DeviceFrames`)."""
+
+    def infer(self, framesets: Sequence[Any]) -> tuple[dict[str, np.ndarray], list[Any], float, float]:
+        """(outputs, each frameset's Prepared, host time the engine's part began, ended)."""
+        ...
+
+
+def device_preparation(backend: Any, spec: Any, wanted: bool | None) -> DevicePreparation | None:
+    """The backend's own align + preprocess on its device (``backend.device_frames(spec)``), when it offers
+    one and ``wanted`` (a stream's ``gpu_prepare``) is not False; refuses ``wanted=True`` where it cannot."""
+    offer = getattr(backend, "device_frames", None)
+    device = offer(spec) if offer is not None and wanted is not False else None
+    if device is None and wanted:
+        raise MutualSenseError(
+            f"gpu_prepare=True, but the {getattr(backend, 'name', 'chosen')} backend cannot align and "
+            "preprocess on the GPU (that needs the tensorrt backend with a plugin library built with the frame "
+            "kernels, and an engine with float32 inputs).",
+            "leave gpu_prepare out to prepare frames wherever the backend can, or rebuild the plugin and "
+            "engine with `mutualsense build-engine`.",
+        )
+    if device is not None:
+        log.info("aligning and preprocessing on the GPU (the backend's frame kernels)")
+    return device
 
 
 class InferenceWorkers:
@@ -45,6 +75,10 @@ class InferenceWorkers:
         ahead: the order-free part of postprocessing, ``ahead(frameset, prepared, logits)``, run by the
             worker before its turn (in parallel with the other workers); its result travels with the
             frameset's logits (None: the result thread does it all).
+
+    Attributes:
+        device: set before :meth:`start` when the backend aligns and preprocesses on its device: the
+            capture threads then hand on raw framesets (their Prepared is None).
     """
 
     def __init__(
@@ -66,6 +100,7 @@ class InferenceWorkers:
         self._stop, self._wake_inference, self._wake_results = stop, wake_inference, wake_results
         self._lock, self._count, self._on_error = lock, count, on_error
         self.workers, self._ahead = workers, ahead
+        self.device: DevicePreparation | None = None
         self._take = threading.Lock()  # taking framesets and a ticket is one step
         self._turn = threading.Condition()  # guards the finished batches and who hands them on
         self._finished: dict[int, list[Inferred]] = {}  # ticket -> its inferred groups, until handed on
@@ -141,11 +176,16 @@ class InferenceWorkers:
             self._wake_results.set()
 
     def _infer(self, group: Ready) -> Inferred:
-        rgb = pad_batch(_stack([item[2].rgb for _, item in group]), self.batch)
-        depth = pad_batch(_stack([item[2].depth for _, item in group]), self.batch)
-        t0 = time.monotonic()
-        logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
-        t1 = time.monotonic()
+        if self.device is not None:  # raw framesets: prepared on the device, in the same call
+            outputs, prepared, t0, t1 = self.device.infer([fs for _, (fs, _f, _p) in group])
+            group = [(cam, (fs, flagged, p)) for (cam, (fs, flagged, _)), p in zip(group, prepared, strict=True)]
+            logits = outputs["saliency"]
+        else:
+            rgb = pad_batch(_stack([item[2].rgb for _, item in group]), self.batch)
+            depth = pad_batch(_stack([item[2].depth for _, item in group]), self.batch)
+            t0 = time.monotonic()
+            logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"]
+            t1 = time.monotonic()
         ahead = self._ahead
         done = [
             None if ahead is None else ahead(fs, prepared, logits[k, 0])

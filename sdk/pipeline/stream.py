@@ -26,7 +26,7 @@ from mutualsense.backends.batching import pad_batch
 from mutualsense.backends.factory import open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
-from mutualsense.pipeline.inference import InferenceWorkers
+from mutualsense.pipeline.inference import DevicePreparation, InferenceWorkers, device_preparation
 from mutualsense.pipeline.opencv_threads import OpenCVThreads
 from mutualsense.pipeline.postprocess import locate_objects, make_result
 from mutualsense.pipeline.prepare import FramePreparer, Prepared
@@ -82,6 +82,10 @@ class Stream:
         inference_workers: inference calls that may run at once (ONNX Runtime only; results still leave
             in order). On a CPU, 2 workers with ``threads=1`` use two cores better than one call on two
             threads (:mod:`mutualsense.pipeline.inference`).
+        gpu_prepare: align and preprocess on the GPU, in the inference call (the raw frames go to the
+            device once; :mod:`mutualsense.tensorrt.device_frames`). None (default): whenever the backend
+            can (TensorRT with a plugin library that has the frame kernels); False: always on the CPU (the
+            reference path); True: refuse to open where the backend cannot.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class Stream:
         build_engine: bool = True,
         opencv_threads: int | None = 1,
         inference_workers: int = 1,
+        gpu_prepare: bool | None = None,
     ) -> None:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
@@ -144,6 +149,8 @@ class Stream:
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None  # the first failure of any thread, re-raised to the caller
         self.preparer = FramePreparer(self.spec)
+        self.gpu_prepare = gpu_prepare
+        self.device: DevicePreparation | None = None  # set on entering, when the backend prepares frames
         self._callbacks: list[ResultCallback] = []
         self._sinks = SinkGroup(sinks)
         # windows for status(): a fixed length, so a stream that runs for days keeps flat memory
@@ -195,6 +202,7 @@ class Stream:
         try:
             self.backend.__enter__()
             try:
+                self.device = self._inference.device = device_preparation(self.backend, self.spec, self.gpu_prepare)
                 for cam in self.cameras:
                     cam.source.start()
                     started.append(cam.source)
@@ -328,18 +336,25 @@ class Stream:
                     self._count(cam, "dropped_by_backpressure")
             self._wake_inference.set()
 
-    def prepare(self, fs: FrameSet) -> Prepared:
-        """Align and preprocess one frameset (runs in the capture thread, overlapping inference)."""
-        return self.preparer.prepare(fs)
+    def prepare(self, fs: FrameSet) -> Prepared | None:
+        """Align and preprocess one frameset (runs in the capture thread, overlapping inference); None when
+        the backend does both on its device, in the inference call."""
+        return None if self.device is not None else self.preparer.prepare(fs)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
         prepared = self.prepare(fs)
-        batch = self.bundle.batch
-        rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
-        t0 = time.monotonic()
-        logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
-        return make_result(fs, flagged, prepared, logits, t0, time.monotonic(), self.spec, self.threshold, self.spatial)
+        if prepared is None and self.device is not None:
+            outputs, (prepared,), t0, t1 = self.device.infer([fs])
+            logits = outputs["saliency"][0, 0]
+        else:
+            assert prepared is not None
+            batch = self.bundle.batch
+            rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
+            t0 = time.monotonic()
+            logits = self.backend.infer({"rgb": rgb, "depth": depth})["saliency"][0, 0]
+            t1 = time.monotonic()
+        return make_result(fs, flagged, prepared, logits, t0, t1, self.spec, self.threshold, self.spatial)
 
     def __iter__(self) -> Iterator[SaliencyResult]:
         if not self._open:

@@ -26,6 +26,8 @@ from mutualsense.backends.base import require_active
 from mutualsense.bundle import Bundle
 from mutualsense.errors import EngineError, MissingDependencyError
 from mutualsense.gpu import GpuInfo, gpu_info, tensorrt_version
+from mutualsense.preprocess import InputSpec
+from mutualsense.tensorrt.device_frames import DeviceFrames, FrameKernels
 from mutualsense.tensorrt.engine_build import Progress, build_engine
 from mutualsense.tensorrt.plugin_loading import load_plugin
 from mutualsense.tensorrt.versions import parse_version, stale_reason
@@ -155,6 +157,52 @@ def _check(result: Any) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+class _CudaMemory:  # pragma: no cover - exercised by `mutualsense doctor` on a target
+    """:class:`~mutualsense.tensorrt.device_frames.DeviceMemory` through cuda-python, on the backend's stream;
+    what it allocates joins the backend's allocations (freed when it closes)."""
+
+    def __init__(self, cudart: Any, stream: Any, allocations: list[tuple[str, Any]]) -> None:
+        self._cudart, self._stream, self._allocations = cudart, stream, allocations
+        self.stream = int(stream)  # the cudaStream_t itself, for the kernels' C entry points
+        self._events = [_check(cudart.cudaEventCreate()) for _ in range(8)]  # reused: a batch marks four
+        self._next_event = 0
+
+    def alloc(self, nbytes: int) -> int:
+        ptr = _check(self._cudart.cudaMalloc(nbytes))
+        self._allocations.append(("device", ptr))
+        return int(ptr)
+
+    def pinned(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        ptr = _check(self._cudart.cudaMallocHost(nbytes))
+        self._allocations.append(("host", ptr))
+        return np.ctypeslib.as_array((ctypes.c_byte * nbytes).from_address(int(ptr))).view(dtype).reshape(shape)
+
+    def upload(self, dst: int, src: np.ndarray) -> None:
+        kind = self._cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        _check(self._cudart.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, self._stream))
+
+    def download(self, dst: np.ndarray, src: int) -> None:
+        kind = self._cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        _check(self._cudart.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, self._stream))
+
+    def mark(self) -> Any:
+        event = self._events[self._next_event % len(self._events)]
+        self._next_event += 1
+        _check(self._cudart.cudaEventRecord(event, self._stream))
+        return event
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        return float(_check(self._cudart.cudaEventElapsedTime(start, end)))
+
+    def synchronize(self) -> None:
+        _check(self._cudart.cudaStreamSynchronize(self._stream))
+
+    def close(self) -> None:
+        for event in self._events:
+            self._cudart.cudaEventDestroy(event)
+
+
 class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` on a target
     """``with TensorRTBackend(bundle) as b: out = b.infer({"rgb": x, "depth": d})`` — same protocol as ONNX Runtime.
 
@@ -178,6 +226,9 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
         self.bundle, self.engine_entry = ensure_engine(loaded, build, progress)
         self.cuda_graph = cuda_graph
         self._graph_exec: Any = None
+        self._plugin_path: Path | None = None  # the loaded plugin library, which may hold the frame kernels
+        self._memory: _CudaMemory | None = None
+        self._frames: DeviceFrames | None = None
         self._allocations: list[tuple[str, int]] = []
         self._active = False
 
@@ -211,6 +262,7 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
                 f"`mutualsense build-engine {self.bundle.path} --plugin DIR/libmutualsense_cda.so`."
             )
             load_plugin(trt, self.bundle.path / plugin, logger, remedy)
+            self._plugin_path = self.bundle.path / plugin
         else:
             trt.init_libnvinfer_plugins(logger, "")
         self._runtime = trt.Runtime(logger)
@@ -247,14 +299,42 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
             raw = np.ctypeslib.as_array((ctypes.c_byte * t.nbytes).from_address(ptr))
             self._host[t.name] = raw.view(t.dtype).reshape(t.shape)
             self._context.set_tensor_address(t.name, int(self._device) + t.offset)
+        self._memory = _CudaMemory(cudart, self._stream, self._allocations)
         self._active = True
         return self
 
-    def _run(self) -> None:
+    def device_frames(self, spec: InputSpec) -> DeviceFrames | None:
+        """Align + preprocess on this GPU, into the engine's inputs (:mod:`mutualsense.tensorrt.device_frames`),
+        or None where that cannot be: the plugin library lacks the frame kernels (built before them), or
+        the engine's rgb and depth inputs are not float32."""
+        require_active(self._active, self)
+        io = {t.name: t for t in self.io}
+        if self._plugin_path is None or self._memory is None:
+            return None
+        if any(name not in io or io[name].dtype != np.float32 for name in ("rgb", "depth")):
+            return None
+        kernels = FrameKernels.load(self._plugin_path)  # None: a plugin built before the frame kernels
+        if kernels is None:
+            return None
+        if self._frames is None:
+            base = int(self._device)
+            self._frames = DeviceFrames(
+                spec,
+                kernels,
+                self._memory,
+                base + io["rgb"].offset,
+                base + io["depth"].offset,
+                self.bundle.batch,
+                engine=lambda: self._run(copy_inputs=False),
+                outputs=lambda: {t.name: self._host[t.name].astype(np.float32) for t in self.io if not t.is_input},
+            )
+        return self._frames
+
+    def _run(self, copy_inputs: bool = True) -> None:
         cudart = self._cudart
         kind_h2d, kind_d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         for t in self.io:
-            if t.is_input:
+            if t.is_input and copy_inputs:
                 _check(
                     cudart.cudaMemcpyAsync(
                         int(self._device) + t.offset, self._host[t.name].ctypes.data, t.nbytes, kind_h2d, self._stream
@@ -301,6 +381,9 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
     ) -> None:
         self._active = False
         cudart = self._cudart
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = self._frames = None
         for kind, ptr in self._allocations:
             (cudart.cudaFree if kind == "device" else cudart.cudaFreeHost)(ptr)
         self._allocations.clear()
