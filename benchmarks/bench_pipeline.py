@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -44,6 +45,30 @@ def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:
             backend.infer({"rgb": rgb, "depth": depth})
             n += 1
     return n / (time.perf_counter() - t0)
+
+
+def bare_backend_two_calls(bundle: Bundle, seconds: float) -> float:
+    """Inferences/s of two single-threaded calls at once on one session (the bare form of 2 workers)."""
+    with Recording(SAMPLE) as rec:
+        fs = rec.read(2000)
+    assert fs is not None
+    rgb, depth = preprocess(fs.color, np.asarray(fs.depth), fs.depth_scale, bundle.input_spec)
+    counts = [0, 0]
+    with OnnxRuntimeBackend(bundle, threads=1) as backend:
+        backend.infer({"rgb": rgb, "depth": depth})
+        t0 = time.perf_counter()
+
+        def loop(k: int) -> None:
+            while time.perf_counter() - t0 < seconds:
+                backend.infer({"rgb": rgb, "depth": depth})
+                counts[k] += 1
+
+        threads = [threading.Thread(target=loop, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return sum(counts) / (time.perf_counter() - t0)
 
 
 @contextmanager
@@ -119,16 +144,18 @@ def main() -> None:
         # the CPU's other load hits both.
         slice_s = args.seconds / args.slices
         for threads, spin, workers in ((2, False, 1), (2, True, 1), (1, False, 2), (1, False, 1)):
-            bares, rates, stages, counters = [], [], {}, {}
+            bares, rates, stages, counters, two_calls = [], [], {}, {}, []
             for _ in range(args.slices):
                 bares.append(bare_backend(bundle, slice_s, threads * workers))
+                if workers > 1:
+                    two_calls.append(bare_backend_two_calls(bundle, slice_s))
                 rate, part, counts = pipeline(bundle, MemorySource(sample_framesets()), slice_s, threads, spin, workers)
                 rates.append(rate)
                 stages = {k: stages.get(k, []) + v for k, v in part.items()}
                 counters = {k: counters.get(k, 0) + v for k, v in counts.items()}
             name = f"ort {threads} thread{'s' if threads > 1 else ''}{', pipeline spinning' if spin else ''}"
             name += ", 2 inference workers (bare backend: 2 threads)" if workers > 1 else ""
-            configs[name] = (float(np.mean(bares)), float(np.mean(rates)), stages, counters, rates, bares)
+            configs[name] = (float(np.mean(bares)), float(np.mean(rates)), stages, counters, rates, bares, two_calls)
         file_rate, _, _ = pipeline(bundle, f"{SAMPLE}?loop=1", args.seconds, 1)
         replay = replay_only(args.seconds)
         serial = stage_costs(bundle)
@@ -140,6 +167,7 @@ def main() -> None:
         counters: dict[str, int],
         rates: list[float],
         bares: list[float],
+        two_calls: list[float],
     ) -> dict:
         non_inference = [
             a + p + q for a, p, q in zip(stages["align"], stages["preprocess"], stages["postprocess"], strict=True)
@@ -149,6 +177,15 @@ def main() -> None:
             "pipeline_results_per_s": rate,
             "ratio_pipeline_vs_bare": rate / bare,
             "ratio_per_slice": [r / b for r, b in zip(rates, bares, strict=True)],
+            # the best bare use of both cores, for comparison: two single-threaded calls at once
+            **(
+                {
+                    "bare_two_calls_at_once_inferences_per_s": float(np.mean(two_calls)),
+                    "ratio_pipeline_vs_bare_two_calls": rate / float(np.mean(two_calls)),
+                }
+                if two_calls
+                else {}
+            ),
             "non_inference_ms": {
                 "p50": float(np.percentile(non_inference, 50)),
                 "p95": float(np.percentile(non_inference, 95)),

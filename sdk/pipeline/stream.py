@@ -295,9 +295,14 @@ class Stream:
         kept_any, skew_ms = False, 0.0
         # A live source (camera, anything paced in real time) is never made to wait: the newest
         # frameset wins. A recording or generator replayed as fast as possible is read on demand
-        # instead, so nothing is decoded only to be dropped; the next one is read and prepared while
-        # the slot still holds one, so a worker taking it does not wait for a whole prepare.
+        # instead, so nothing is decoded only to be dropped. With several workers the next one is
+        # prepared while the slot is full, so no worker waits for a prepare (one worker never does).
+        ahead = self._inference.workers > 1
         while not self._stop.is_set():
+            if not cam.live and not ahead:
+                cam.prepared.wait_empty(self._stop)
+                if self._stop.is_set():
+                    break
             try:
                 fs = cam.source.read(self.read_timeout_ms)
             except SourceEnded:
@@ -329,7 +334,7 @@ class Stream:
                     continue
             kept_any, last_kept = True, last
             prepared = self.prepare(fs)
-            if not cam.live:
+            if not cam.live and ahead:
                 cam.prepared.wait_empty(self._stop)  # on stop, put counts it dropped: counters stay exact
             with self._lock:
                 if cam.prepared.put((fs, flagged, prepared)):

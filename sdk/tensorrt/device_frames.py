@@ -189,7 +189,7 @@ class DeviceFrames:
         self._rgb_table = memory.alloc(3 * 256 * 4)
         memory.upload(self._rgb_table, np.ascontiguousarray(rgb_table(spec).reshape(3, 256)))
         self._cameras: dict[str, _Camera] = {}
-        self._raw: dict[tuple[str, int], tuple[int, int]] = {}  # (what, slot) -> (address, bytes)
+        self._raw: dict[tuple[str, int], tuple[int, np.ndarray]] = {}  # (what, slot) -> device address, staging
         self._zbuf = [memory.alloc(pixels * 4) for _ in range(batch)]
         self._aligned = [memory.alloc(pixels * 2) for _ in range(batch)]
         self._aligned_host = [memory.pinned(self.grid, np.dtype(np.uint16)) for _ in range(batch)]
@@ -213,12 +213,16 @@ class DeviceFrames:
         return address
 
     def _upload_raw(self, what: str, slot: int, frame: np.ndarray) -> int:
-        """``frame`` in the slot's device buffer for ``what`` (grown when a larger frame comes)."""
-        address, size = self._raw.get((what, slot), (0, 0))
-        if frame.nbytes > size:
-            address, size = self.memory.alloc(frame.nbytes), frame.nbytes
-            self._raw[(what, slot)] = (address, size)
-        self.memory.upload(address, np.ascontiguousarray(frame))
+        """``frame`` in the slot's device buffer for ``what``, through a page-locked staging copy so the
+        upload is asynchronous (the previous call's copies were waited for). Both buffers grow when a
+        larger frame comes; the smaller ones are freed with the backend."""
+        address, staging = self._raw.get((what, slot), (0, _NO_STAGING))
+        if frame.nbytes > staging.nbytes:
+            address, staging = self.memory.alloc(frame.nbytes), self.memory.pinned((frame.nbytes,), np.dtype(np.uint8))
+            self._raw[(what, slot)] = (address, staging)
+        staged = staging[: frame.nbytes].view(frame.dtype).reshape(frame.shape)
+        np.copyto(staged, frame)
+        self.memory.upload(address, staged)
         return address
 
     def infer(self, framesets: Sequence[FrameSet]) -> tuple[dict[str, np.ndarray], list[Prepared], float, float]:
@@ -270,5 +274,6 @@ class DeviceFrames:
         return self._outputs(), prepared, t0, finished
 
 
+_NO_STAGING = np.zeros((0,), np.uint8)
 _NONE = np.zeros((0,), np.float32)  # the input tensors of a frameset prepared on the device live there only
 _NONE.flags.writeable = False
