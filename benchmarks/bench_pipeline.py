@@ -127,10 +127,10 @@ def replay_only(seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=16.0, help="per configuration and side")
+    parser.add_argument("--seconds", type=float, default=24.0, help="per configuration and side")
     # short slices, many of them: this VM's speed drifts by a third within seconds (the bare backend alone
     # measured 465, 438, 341, 346 inferences/s in four 3 s slices), so both sides must sample the same drift
-    parser.add_argument("--slices", type=int, default=8, help="alternations of bare backend and pipeline")
+    parser.add_argument("--slices", type=int, default=12, help="alternations of bare backend and pipeline")
     args = parser.parse_args()
     from mutualsense.export.bundle_export import export_bundle
 

@@ -333,7 +333,7 @@ class Stream:
                         raise skew_stall_error(cam.name, self.max_skew_ms, skew_ms, how)
                     continue
             kept_any, last_kept = True, last
-            prepared = self.prepare(fs)
+            prepared = None if self.device is not None else self.prepare(fs)  # the device: in the inference call
             if not cam.live and ahead:
                 cam.prepared.wait_empty(self._stop)  # on stop, put counts it dropped: counters stay exact
             with self._lock:
@@ -341,19 +341,18 @@ class Stream:
                     self._count(cam, "dropped_by_backpressure")
             self._wake_inference.set()
 
-    def prepare(self, fs: FrameSet) -> Prepared | None:
-        """Align and preprocess one frameset (runs in the capture thread, overlapping inference); None when
-        the backend does both on its device, in the inference call."""
-        return None if self.device is not None else self.preparer.prepare(fs)
+    def prepare(self, fs: FrameSet) -> Prepared:
+        """Align and preprocess one frameset on the CPU (in the capture thread, overlapping inference, unless
+        the backend does both on its device)."""
+        return self.preparer.prepare(fs)
 
     def process(self, fs: FrameSet, flagged: bool = False) -> SaliencyResult:
         """Run one frameset through every stage in the calling thread (no queues, no drops)."""
-        prepared = self.prepare(fs)
-        if prepared is None and self.device is not None:
+        if self.device is not None:
             outputs, (prepared,), t0, t1 = self.device.infer([fs])
             logits = outputs["saliency"][0, 0]
         else:
-            assert prepared is not None
+            prepared = self.prepare(fs)
             batch = self.bundle.batch
             rgb, depth = pad_batch(prepared.rgb, batch), pad_batch(prepared.depth, batch)
             t0 = time.monotonic()
