@@ -166,6 +166,14 @@ def profile(
             "than one call on two threads. Results still leave in order.",
         ),
     ] = 1,
+    gpu_prepare: Annotated[
+        bool | None,
+        typer.Option(
+            "--gpu-prepare/--cpu-prepare",
+            help="Align and preprocess on the GPU (TensorRT, with the plugin's frame kernels) or on the CPU (the "
+            "reference). Default: on the GPU wherever the backend can.",
+        ),
+    ] = None,
     max_skew_ms: MaxSkewOption = None,
     skew_policy: SkewPolicyOption = "drop",
     plots: Annotated[
@@ -199,6 +207,12 @@ def profile(
         raise MutualSenseError(
             f"--inference-workers {inference_workers} needs the pipeline on --backend ort ({why}).",
             "drop --inference-workers, or profile the pipeline with --backend ort.",
+        )
+    if gpu_prepare and (backend != "tensorrt" or backend_only):
+        why = "--backend-only feeds prepared inputs" if backend_only else "only TensorRT prepares frames on the GPU"
+        raise MutualSenseError(
+            f"--gpu-prepare needs the pipeline on --backend tensorrt ({why}).",
+            "drop --gpu-prepare, or profile the pipeline with --backend tensorrt on a GPU.",
         )
     if out is not None:
         inputs = [("--bundle", bundle), ("--source", params.recording_path(source or "camera"))]
@@ -253,6 +267,7 @@ def profile(
                 progress=progress,
                 build_engine=build,
                 inference_workers=inference_workers,
+                gpu_prepare=gpu_prepare,
             )
     console.print(report_renderable(report))
     if out is not None:

@@ -190,6 +190,7 @@ def profile_pipeline(
     progress: Callable[[int, int], None] | None = None,
     build_engine: bool = True,
     inference_workers: int = 1,
+    gpu_prepare: bool | None = None,
 ) -> ProfileReport:
     """Profile a stream: run ``warmup`` results, then measure ``frames`` results (fewer if the source ends).
 
@@ -198,8 +199,8 @@ def profile_pipeline(
         source: a source spec (``camera``, ``synthetic``, a recording path; see ``SOURCE_SPEC_HELP``) or a Source.
         frames: results to measure after the warm-up.
         warmup: results to discard first (model load, caches, the camera's auto-exposure settling).
-        backend / providers / threads / max_skew_ms / skew_policy / build_engine / inference_workers: as for
-            :func:`mutualsense.open`.
+        backend / providers / threads / max_skew_ms / skew_policy / build_engine / inference_workers /
+            gpu_prepare: as for :func:`mutualsense.open`.
         progress: called with (measured so far, ``frames``) after each measured result.
 
     Returns:
@@ -215,7 +216,7 @@ def profile_pipeline(
     check_counts(frames, warmup, "--frames")
     b = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
     options = {"providers": providers, "threads": threads, "max_skew_ms": max_skew_ms, "skew_policy": skew_policy}
-    options["inference_workers"] = inference_workers
+    options |= {"inference_workers": inference_workers, "gpu_prepare": gpu_prepare}
     stream = Stream(b, source, backend=backend, build_engine=build_engine, **options)  # type: ignore[arg-type]
     cols = ResultColumns()
     stats = stream.stats
@@ -230,6 +231,8 @@ def profile_pipeline(
             "lower --warmup, or loop the recording (PATH?loop=1).",
         )
     notes: list[str] = []
+    if stream.device is not None:
+        notes.append("align and preprocess ran on the GPU inside the inference call, timed with CUDA events.")
     if n < frames:
         notes.append(f"the source ended after {n} measured results ({frames} were asked for).")
     if counters["dropped_by_backpressure"] > run.at_last_result:

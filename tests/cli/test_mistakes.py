@@ -357,6 +357,12 @@ CASES = [
         "--inference-workers 2 needs the pipeline on --backend ort",
         "drop --inference-workers",
     ),
+    case(
+        "profile: GPU frame preparation without TensorRT",
+        "profile --bundle bundle --source synthetic --gpu-prepare",
+        "--gpu-prepare needs the pipeline on --backend tensorrt",
+        "drop --gpu-prepare",
+    ),
     case("profile: unknown backend", "profile --bundle bundle --backend trt", "--backend takes ort or tensorrt"),
     case(
         "profile: --out is a file",

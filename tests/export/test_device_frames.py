@@ -256,3 +256,21 @@ def test_doctor_target_proves_the_gpu_frames_against_the_cpu_path(
     assert good.ok is True and "0 of" in good.detail, good.detail
     assert bad.ok is False and " 0 of" not in bad.detail, bad.detail
     assert missing.ok is False and "lacks the frame kernels" in missing.detail
+
+
+def test_the_profile_says_where_frames_were_prepared(
+    tiny_bundle: Bundle,
+    cuda_on_cpu: ctypes.CDLL,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mutualsense.profiling import profile_pipeline
+
+    cuda_on_cpu.cuda_cpu_configure(166912, 0, 0)
+    backend = DeviceBackend(tiny_bundle, FrameKernels(cuda_on_cpu))
+    monkeypatch.setattr(pipeline_stream, "open_backend", lambda *a, **kw: backend)
+    notes = {}
+    for wanted in (None, False):
+        report = profile_pipeline(tiny_bundle, _source(), frames=3, warmup=1, backend="tensorrt", gpu_prepare=wanted)
+        notes[wanted] = " ".join(report.notes)
+    assert "ran on the GPU" in notes[None] and "ran on the GPU" not in notes[False]
+    assert backend.offered == 1, "--cpu-prepare never asks the backend for its frame kernels"
