@@ -185,20 +185,23 @@ class DeviceBackend:
         )
 
 
+@pytest.fixture
+def device_backend(tiny_bundle: Bundle, cuda_on_cpu: ctypes.CDLL) -> DeviceBackend:  # noqa: F811
+    cuda_on_cpu.cuda_cpu_configure(166912, 0, 0)
+    return DeviceBackend(tiny_bundle, FrameKernels(cuda_on_cpu))
+
+
 def _source() -> SyntheticSource:
     return SyntheticSource(frames=6, seed=9, color=(160, 120), real_time=False, motion="object")
 
 
 def test_a_stream_prepares_on_the_device_by_itself_and_gives_the_cpu_paths_results(
-    tiny_bundle: Bundle,
-    cuda_on_cpu: ctypes.CDLL,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: Bundle, device_backend: DeviceBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cuda_on_cpu.cuda_cpu_configure(166912, 0, 0)
     with mutualsense.open(tiny_bundle, source=_source(), threads=1) as stream:
         reference = list(stream)
     assert stream.device is None
-    backend = DeviceBackend(tiny_bundle, FrameKernels(cuda_on_cpu))
+    backend = device_backend
     monkeypatch.setattr(pipeline_stream, "open_backend", lambda *a, **kw: backend)
     with _source() as source:
         first = source.read(1000)
@@ -240,12 +243,9 @@ class CorruptingMemory(HostMemory):
 
 
 def test_doctor_target_proves_the_gpu_frames_against_the_cpu_path(
-    tiny_bundle: Bundle,
-    cuda_on_cpu: ctypes.CDLL,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: Bundle, device_backend: DeviceBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cuda_on_cpu.cuda_cpu_configure(166912, 1, 0)
-    backend = DeviceBackend(tiny_bundle, FrameKernels(cuda_on_cpu))
+    backend = device_backend
     limit = TOLERANCE[tiny_bundle.precision]
     with backend, OnnxRuntimeBackend(tiny_bundle, threads=1) as ort:
         good = check_device_frames(backend, ort, tiny_bundle, limit)
@@ -259,14 +259,11 @@ def test_doctor_target_proves_the_gpu_frames_against_the_cpu_path(
 
 
 def test_the_profile_says_where_frames_were_prepared(
-    tiny_bundle: Bundle,
-    cuda_on_cpu: ctypes.CDLL,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: Bundle, device_backend: DeviceBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mutualsense.profiling import profile_pipeline
 
-    cuda_on_cpu.cuda_cpu_configure(166912, 0, 0)
-    backend = DeviceBackend(tiny_bundle, FrameKernels(cuda_on_cpu))
+    backend = device_backend
     monkeypatch.setattr(pipeline_stream, "open_backend", lambda *a, **kw: backend)
     notes = {}
     for wanted in (None, False):
