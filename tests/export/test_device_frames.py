@@ -10,10 +10,11 @@ from __future__ import annotations
 import ctypes
 import time
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import pytest
-from test_preprocess_kernels import COLOR, _depth, cuda_on_cpu  # noqa: F401 - the fixture
+from test_preprocess_kernels import COLOR, _depth, cuda_on_cpu, gpu_kernels  # noqa: F401 - the fixtures
 
 import mutualsense
 import mutualsense.pipeline.stream as pipeline_stream
@@ -123,6 +124,70 @@ def test_a_batch_of_two_cameras_gets_the_cpu_paths_inputs_and_aligned_depth(cuda
         assert t0 <= t1
     assert memory.uploads - uploads == 4, "on the third call only the raw frames went up, no tables"
     assert len(inputs.runs) == 3
+
+
+class CupyMemory:
+    """DeviceMemory on a real GPU through cupy (the CUDA calls the TensorRT backend makes with cuda-python)."""
+
+    def __init__(self, cupy: Any) -> None:
+        import cupyx
+
+        self.cupy, self.cupyx = cupy, cupyx
+        self._stream = cupy.cuda.Stream(non_blocking=True)
+        self.stream = self._stream.ptr
+        self.keep: list[Any] = []
+
+    def alloc(self, nbytes: int) -> int:
+        memory = self.cupy.cuda.alloc(nbytes)
+        self.keep.append(memory)
+        return int(memory.ptr)
+
+    def pinned(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        array = self.cupyx.empty_pinned(shape, dtype)
+        self.keep.append(array)
+        return array
+
+    def _copy(self, dst: int, src: int, nbytes: int, kind: int) -> None:
+        self.cupy.cuda.runtime.memcpyAsync(dst, src, nbytes, kind, self.stream)
+
+    def upload(self, dst: int, src: np.ndarray) -> None:
+        self._copy(dst, src.ctypes.data, src.nbytes, self.cupy.cuda.runtime.memcpyHostToDevice)
+
+    def download(self, dst: np.ndarray, src: int) -> None:
+        self._copy(dst.ctypes.data, src, dst.nbytes, self.cupy.cuda.runtime.memcpyDeviceToHost)
+
+    def mark(self) -> Any:
+        event = self.cupy.cuda.Event()
+        event.record(self._stream)
+        return event
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        return float(self.cupy.cuda.get_elapsed_time(start, end))
+
+    def synchronize(self) -> None:
+        self._stream.synchronize()
+
+
+def test_on_a_gpu_the_device_path_gives_the_cpu_paths_inputs(gpu_kernels: tuple[ctypes.CDLL, Any]) -> None:  # noqa: F811
+    library, cupy = gpu_kernels
+    spec = InputSpec(height=192, width=192)
+    rgb_in, depth_in = cupy.zeros((2, 3, 192, 192), cupy.float32), cupy.zeros((2, 1, 192, 192), cupy.float32)
+    frames = DeviceFrames(
+        spec, FrameKernels(library), CupyMemory(cupy), rgb_in.data.ptr, depth_in.data.ptr, 2,
+        engine=lambda: None, outputs=lambda: {"saliency": cupy.asnumpy(depth_in)},
+    )  # fmt: skip
+    framesets = [
+        _frameset(Intrinsics(848, 480, 423.0, 423.0, 423.5, 239.5), 1, "front"),
+        _frameset(Intrinsics(424, 240, 211.5, 211.5, 211.75, 119.75), 2, "wrist"),
+    ]
+    for _ in range(2):  # the second time with the tables already on the device
+        _, prepared, _, _ = frames.infer(framesets)
+        cpu = [FramePreparer(spec).prepare(fs) for fs in framesets]
+        for k in range(2):
+            np.testing.assert_array_equal(prepared[k].aligned_depth, cpu[k].aligned_depth)
+            np.testing.assert_array_equal(cupy.asnumpy(depth_in[k]), cpu[k].depth[0])
+            np.testing.assert_array_equal(cupy.asnumpy(rgb_in[k]), cpu[k].rgb[0])
+            assert 0 < prepared[k].align_ms < 1000 and 0 < prepared[k].preprocess_ms < 1000
 
 
 def test_a_batch_larger_than_the_engines_is_refused(cuda_on_cpu: ctypes.CDLL) -> None:  # noqa: F811

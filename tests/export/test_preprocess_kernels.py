@@ -15,6 +15,7 @@ import ctypes
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from mutualsense.align import DepthAligner
 from mutualsense.export import plugin_build as pb
 from mutualsense.preprocess import InputSpec, depth_table, preprocess_depth, preprocess_rgb, rgb_table
 from mutualsense.sources.frameset import Extrinsics, Intrinsics
+from mutualsense.tensorrt.device_frames import AlignParams
 
 SOURCES = Path(pb.__file__).parent / "plugin"
 NVCC = pb.find_nvcc()
@@ -32,13 +34,6 @@ GEOMETRIES = {
     "d435 848x480 into 192x192": (Intrinsics(848, 480, 423.0, 423.0, 423.5, 239.5), (192, 192)),
     "424x240 into 160x224, pinholes filled": (Intrinsics(424, 240, 307.5, 307.5, 211.5, 119.5), (160, 224)),
 }
-
-
-class AlignParams(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_float) for n in ("t0", "t1", "t2", "fx", "fy", "cx", "cy", "scale")] + [
-        ("out_w", ctypes.c_int),
-        ("out_h", ctypes.c_int),
-    ]
 
 
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
@@ -123,14 +118,24 @@ def test_colour_tensor_is_identical(host: ctypes.CDLL, size: tuple[int, int]) ->
     np.testing.assert_array_equal(got, preprocess_rgb(rgb, spec))
 
 
-def test_kernels_on_the_gpu_match_the_cpu_build(host: ctypes.CDLL, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def gpu_kernels(tmp_path_factory: pytest.TempPathFactory) -> tuple[ctypes.CDLL, Any]:
+    """The kernels built by nvcc for this machine's GPU, and cupy (skips without either)."""
     cupy = pytest.importorskip("cupy", reason="cupy (and a CUDA GPU) is needed to run the kernels themselves")
-    if NVCC is None or cupy.cuda.runtime.getDeviceCount() == 0:
-        pytest.skip("no CUDA GPU or no nvcc here: the kernels are checked on the CPU build above")
-    lib = tmp_path / "libmutualsense_frame.so"
+    try:
+        gpus = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError:
+        gpus = 0
+    if NVCC is None or gpus == 0:
+        pytest.skip("no CUDA GPU or no nvcc here: the kernels are checked on the CPU build and the stand-in")
+    lib = tmp_path_factory.mktemp("frame_gpu") / "libmutualsense_frame.so"
     cmd = [NVCC, "-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC", str(SOURCES / "preprocess_kernels.cu")]
     subprocess.run([*cmd, "-o", str(lib)], check=True)
-    gpu = ctypes.CDLL(str(lib))
+    return ctypes.CDLL(str(lib)), cupy
+
+
+def test_kernels_on_the_gpu_match_the_cpu_build(gpu_kernels: tuple[ctypes.CDLL, Any]) -> None:
+    gpu, cupy = gpu_kernels
     di, grid = GEOMETRIES["d435 848x480 into 192x192"]
     aligner = DepthAligner(di, COLOR, Extrinsics(translation=(0.015, 0.0, 0.0)), grid)
     depth = _depth((di.height, di.width), 3)
