@@ -137,6 +137,24 @@ def diff_table(diff: ProfileDiff, a_name: str = "A", b_name: str = "B") -> Group
     return Group(table, *lines)
 
 
+def _refuse_pipeline_options(backend: str, backend_only: bool, workers: int, gpu_prepare: bool | None) -> None:
+    """Options of the pipeline that the chosen backend (or --backend-only) cannot take."""
+    from mutualsense.errors import MutualSenseError
+
+    if workers > 1 and (backend != "ort" or backend_only):
+        why = "--backend-only times one call at a time" if backend_only else "TensorRT runs one inference at a time"
+        raise MutualSenseError(
+            f"--inference-workers {workers} needs the pipeline on --backend ort ({why}).",
+            "drop --inference-workers, or profile the pipeline with --backend ort.",
+        )
+    if gpu_prepare and (backend != "tensorrt" or backend_only):
+        why = "--backend-only feeds prepared inputs" if backend_only else "only TensorRT prepares frames on the GPU"
+        raise MutualSenseError(
+            f"--gpu-prepare needs the pipeline on --backend tensorrt ({why}).",
+            "drop --gpu-prepare, or profile the pipeline with --backend tensorrt on a GPU.",
+        )
+
+
 @app.command()
 def profile(
     bundle: Annotated[Path, typer.Option(help="Bundle folder from `mutualsense export`.")],
@@ -202,18 +220,7 @@ def profile(
     from mutualsense.profiling import profile_backend, profile_pipeline
 
     params.bundle_folder(bundle)
-    if inference_workers > 1 and (backend != "ort" or backend_only):
-        why = "--backend-only times one call at a time" if backend_only else "TensorRT runs one inference at a time"
-        raise MutualSenseError(
-            f"--inference-workers {inference_workers} needs the pipeline on --backend ort ({why}).",
-            "drop --inference-workers, or profile the pipeline with --backend ort.",
-        )
-    if gpu_prepare and (backend != "tensorrt" or backend_only):
-        why = "--backend-only feeds prepared inputs" if backend_only else "only TensorRT prepares frames on the GPU"
-        raise MutualSenseError(
-            f"--gpu-prepare needs the pipeline on --backend tensorrt ({why}).",
-            "drop --gpu-prepare, or profile the pipeline with --backend tensorrt on a GPU.",
-        )
+    _refuse_pipeline_options(backend, backend_only, inference_workers, gpu_prepare)
     if out is not None:
         inputs = [("--bundle", bundle), ("--source", params.recording_path(source or "camera"))]
         params.output_folder(out, "--out", inputs)
