@@ -8,10 +8,29 @@ from mutualsense.backends.base import Backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError
 
-__all__ = ["BACKEND_NAMES", "open_backend"]
+__all__ = ["BACKEND_NAMES", "backend_class", "open_backend"]
 
+_ORT, _TENSORRT = ("ort", "onnxruntime"), ("tensorrt", "trt")
 #: What ``backend=`` (``--backend``) accepts.
-BACKEND_NAMES = ("ort", "onnxruntime", "tensorrt", "trt")
+BACKEND_NAMES = _ORT + _TENSORRT
+
+
+def backend_class(kind: str) -> type:
+    """The class behind ``kind`` (its ``name`` and whether its calls may run at once, ``concurrent``), without
+    opening anything: neither ONNX Runtime nor TensorRT is imported until a backend is entered.
+
+    Raises:
+        MutualSenseError: an unknown ``kind``.
+    """
+    if kind in _ORT:
+        from mutualsense.backends.onnxruntime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend
+    if kind in _TENSORRT:
+        from mutualsense.backends.tensorrt import TensorRTBackend
+
+        return TensorRTBackend
+    raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")
 
 
 def open_backend(
@@ -37,14 +56,9 @@ def open_backend(
     Raises:
         MutualSenseError: an unknown ``kind``.
     """
-    if kind in ("ort", "onnxruntime"):
-        from mutualsense.backends.onnxruntime import OnnxRuntimeBackend
-
+    cls = backend_class(kind)
+    if kind in _ORT:
         if threads is None:  # leave a core to the capture thread, which aligns and preprocesses the next frameset
             threads = max(1, (os.cpu_count() or 2) - 1)
-        return OnnxRuntimeBackend(bundle, providers=providers, threads=threads, spin=spin)
-    if kind in ("tensorrt", "trt"):
-        from mutualsense.backends.tensorrt import TensorRTBackend
-
-        return TensorRTBackend(bundle, build=build_engine)
-    raise MutualSenseError(f"unknown backend {kind!r}.", "use --backend ort or --backend tensorrt.")
+        return cls(bundle, providers=providers, threads=threads, spin=spin)
+    return cls(bundle, build=build_engine)

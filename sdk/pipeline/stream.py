@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from mutualsense.backends.batching import pad_batch
-from mutualsense.backends.factory import open_backend
+from mutualsense.backends.factory import backend_class, open_backend
 from mutualsense.bundle import Bundle
 from mutualsense.errors import MutualSenseError, SourceError
 from mutualsense.pipeline.inference import DevicePreparation, InferenceWorkers, device_preparation
@@ -117,7 +117,8 @@ class Stream:
         if skew_policy not in ("drop", "flag"):
             raise MutualSenseError(f"unknown skew policy {skew_policy!r}.", "use 'drop' or 'flag'.")
         self._opencv = OpenCVThreads(opencv_threads)
-        InferenceWorkers.check(inference_workers, backend, backend == "ort")  # before an engine build
+        chosen = backend_class(backend)  # its worker count is checked before an engine build
+        InferenceWorkers.check(inference_workers, chosen.name, getattr(chosen, "concurrent", False))
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(Path(bundle))
         opened = [open_source(s) if isinstance(s, str) else s for s in (sources or [source])]
         if not opened:

@@ -144,6 +144,16 @@ def test_a_backend_that_runs_one_call_at_a_time_is_refused_more_workers() -> Non
     assert _workers(backend, 1).workers == 1
 
 
+def test_the_stream_knows_each_backend_name_before_opening_one(tiny_bundle) -> None:
+    """The stream checks the worker count against the backend's class before an engine build: every name of
+    ONNX Runtime takes several workers, every name of TensorRT is refused them."""
+    for name in ("ort", "onnxruntime"):
+        assert mutualsense.open(tiny_bundle, source=_replay(2), backend=name, inference_workers=2).backend.concurrent
+    for name in ("tensorrt", "trt"):
+        with pytest.raises(MutualSenseError, match="the tensorrt backend runs one inference at a time"):
+            mutualsense.open(tiny_bundle, source=_replay(2), backend=name, inference_workers=2)
+
+
 def _workers(backend: object, workers: object) -> InferenceWorkers:
     event = threading.Event()
     return InferenceWorkers(
