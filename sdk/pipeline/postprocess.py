@@ -29,14 +29,24 @@ class Located:
 
 
 def locate_objects(
-    fs: FrameSet, prepared: Prepared, logits: np.ndarray, spec: InputSpec, threshold: float, spatial: SpatialStep | None
+    fs: FrameSet,
+    prepared: Prepared,
+    logits: np.ndarray,
+    spec: InputSpec,
+    threshold: float,
+    spatial: SpatialStep | None,
+    smooth: bool = False,
 ) -> Located:
-    """Logits → saliency map and objects, with no per-source state (no smoothing, no tracking): the part of
-    postprocessing that framesets may go through in any order, on any thread."""
+    """Logits → saliency map and objects, not yet tracked. Without ``smooth`` (the spatial step's temporal
+    smoothing, which needs a source's framesets in order) this is the part of postprocessing that
+    framesets may go through in any order, on any thread."""
     t0 = time.monotonic()
     color_size = (fs.color.shape[1], fs.color.shape[0])
+    smoothing = functools.partial(spatial.smooth, fs) if spatial is not None and smooth else None
     locate = None if spatial is None else spatial.locator(fs, (spec.height, spec.width))
-    prob, objects = postprocess(logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold, locate=locate)
+    prob, objects = postprocess(
+        logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold, smooth=smoothing, locate=locate
+    )
     return Located(prob, objects, 1000 * (time.monotonic() - t0))
 
 
@@ -60,16 +70,12 @@ def make_result(
     only for streams without smoothing): its time counts as postprocess, not as queue.
     """
     t0 = time.monotonic()
-    color_size = (fs.color.shape[1], fs.color.shape[0])
+    ahead = 0.0  # time spent by a worker before t0; done here, it is timed from t0 like the rest
     if located is None:
-        smooth = None if spatial is None else functools.partial(spatial.smooth, fs)
-        locate = None if spatial is None else spatial.locator(fs, (spec.height, spec.width))
-        prob, objects = postprocess(
-            logits, prepared.aligned_depth, fs.depth_scale, color_size, threshold, smooth=smooth, locate=locate
-        )
-        ahead = 0.0
+        located = locate_objects(fs, prepared, logits, spec, threshold, spatial, smooth=True)
     else:
-        prob, objects, ahead = located.prob, located.objects, located.ms
+        ahead = located.ms
+    prob, objects = located.prob, located.objects
     if spatial is not None:
         objects = spatial.track(fs, objects)
     done = time.monotonic()
@@ -100,6 +106,6 @@ def make_result(
         latency_ms=latency,
         source=fs.source,
         frameset=fs,
-        color_size=color_size,
+        color_size=(fs.color.shape[1], fs.color.shape[0]),
         camera_to_robot=None if spatial is None else spatial.camera_to_robot,
     )
