@@ -309,26 +309,29 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
         the engine's rgb and depth inputs are not float32."""
         require_active(self._active, self)
         io = {t.name: t for t in self.io}
-        if self._plugin_path is None or self._memory is None:
-            return None
+        if self._frames is not None or self._plugin_path is None or self._memory is None:
+            return self._frames
         if any(name not in io or io[name].dtype != np.float32 for name in ("rgb", "depth")):
             return None
         kernels = FrameKernels.load(self._plugin_path)  # None: a plugin built before the frame kernels
         if kernels is None:
             return None
-        if self._frames is None:
-            base = int(self._device)
-            self._frames = DeviceFrames(
-                spec,
-                kernels,
-                self._memory,
-                base + io["rgb"].offset,
-                base + io["depth"].offset,
-                self.bundle.batch,
-                engine=lambda: self._run(copy_inputs=False),
-                outputs=lambda: {t.name: self._host[t.name].astype(np.float32) for t in self.io if not t.is_input},
-            )
+        base = int(self._device)
+        self._frames = DeviceFrames(
+            spec,
+            kernels,
+            self._memory,
+            base + io["rgb"].offset,
+            base + io["depth"].offset,
+            self.bundle.batch,
+            engine=lambda: self._run(copy_inputs=False),
+            outputs=self._outputs,
+        )
         return self._frames
+
+    def _outputs(self) -> dict[str, np.ndarray]:
+        """The output tensors as float32 (copies of the pinned buffers), once the stream is done."""
+        return {t.name: self._host[t.name].astype(np.float32) for t in self.io if not t.is_input}
 
     def _run(self, copy_inputs: bool = True) -> None:
         cudart = self._cudart
@@ -374,7 +377,7 @@ class TensorRTBackend:  # pragma: no cover - exercised by `mutualsense doctor` o
         else:
             self._run()
         _check(cudart.cudaStreamSynchronize(self._stream))
-        return {t.name: self._host[t.name].astype(np.float32) for t in self.io if not t.is_input}
+        return self._outputs()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
