@@ -29,6 +29,8 @@ __all__ = ["EMPTY", "align_depth", "normalise_rgb", "object_stats"]
 
 log = logging.getLogger(__name__)
 
+_uncached = False  # whether a kernel had to be compiled without a cache folder
+
 EMPTY = 65535  # z-buffer value of an output pixel where nothing landed (as in frame_math.h)
 
 
@@ -38,14 +40,17 @@ def _jit(fn: Callable[..., Any]) -> Any:
     Where no cache folder is writable (a read-only install and home, as in some robot containers),
     numba refuses ``cache=True`` when the function is defined: compile on every start instead.
     """
+    global _uncached
     try:
         return numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
     except RuntimeError as exc:  # "cannot cache function ...: no locator available"
-        log.warning(
-            "%s; the host-stage kernels will compile on every start (a few seconds): set NUMBA_CACHE_DIR to "
-            "a writable folder to keep them",
-            exc,
-        )
+        if not _uncached:  # said once, not once per kernel
+            log.warning(
+                "%s; the host-stage kernels will compile on every start (a few seconds): set NUMBA_CACHE_DIR to "
+                "a writable folder to keep them",
+                exc,
+            )
+        _uncached = True
         return numba.njit(nogil=True, cache=False, error_model="numpy")(fn)
 
 

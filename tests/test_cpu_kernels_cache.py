@@ -18,6 +18,7 @@ def test_without_a_writable_cache_folder_the_kernels_compile_uncached(monkeypatc
         kernels = importlib.reload(mutualsense.cpu_kernels)
     try:
         assert "NUMBA_CACHE_DIR" in caplog.text and "no locator available" in caplog.text
+        assert caplog.text.count("NUMBA_CACHE_DIR") == 1, "one warning, not one per kernel"
         rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
         table = np.tile(np.arange(256, dtype=np.float32), (3, 1)) * 2
         out = np.empty((3, 2, 3), np.float32)
