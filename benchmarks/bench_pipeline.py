@@ -32,41 +32,29 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline_cpu.json"
 
 
-def bare_backend(bundle: Bundle, seconds: float, threads: int) -> float:
+def bare_backend(bundle: Bundle, seconds: float, threads: int, calls: int = 1) -> float:
+    """Inferences/s of ``calls`` loops at once on one session of ``threads`` intra-op threads (2 loops of 1
+    thread: the bare form of 2 inference workers), on the sample's first frameset."""
     with Recording(SAMPLE) as rec:
         fs = rec.read(2000)
     assert fs is not None
     rgb, depth = preprocess(fs.color, np.asarray(fs.depth), fs.depth_scale, bundle.input_spec)
+    feed = {"rgb": rgb, "depth": depth}
+    counts = [0] * calls
     with OnnxRuntimeBackend(bundle, threads=threads) as backend:
         for _ in range(5):
-            backend.infer({"rgb": rgb, "depth": depth})
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            backend.infer({"rgb": rgb, "depth": depth})
-            n += 1
-    return n / (time.perf_counter() - t0)
-
-
-def bare_backend_two_calls(bundle: Bundle, seconds: float) -> float:
-    """Inferences/s of two single-threaded calls at once on one session (the bare form of 2 workers)."""
-    with Recording(SAMPLE) as rec:
-        fs = rec.read(2000)
-    assert fs is not None
-    rgb, depth = preprocess(fs.color, np.asarray(fs.depth), fs.depth_scale, bundle.input_spec)
-    counts = [0, 0]
-    with OnnxRuntimeBackend(bundle, threads=1) as backend:
-        backend.infer({"rgb": rgb, "depth": depth})
+            backend.infer(feed)
         t0 = time.perf_counter()
 
         def loop(k: int) -> None:
             while time.perf_counter() - t0 < seconds:
-                backend.infer({"rgb": rgb, "depth": depth})
+                backend.infer(feed)
                 counts[k] += 1
 
-        threads = [threading.Thread(target=loop, args=(k,)) for k in range(2)]
-        for t in threads:
+        loops = [threading.Thread(target=loop, args=(k,)) for k in range(calls)]
+        for t in loops:
             t.start()
-        for t in threads:
+        for t in loops:
             t.join()
     return sum(counts) / (time.perf_counter() - t0)
 
@@ -148,7 +136,7 @@ def main() -> None:
             for _ in range(args.slices):
                 bares.append(bare_backend(bundle, slice_s, threads * workers))
                 if workers > 1:
-                    two_calls.append(bare_backend_two_calls(bundle, slice_s))
+                    two_calls.append(bare_backend(bundle, slice_s, 1, calls=2))
                 rate, part, counts = pipeline(bundle, MemorySource(sample_framesets()), slice_s, threads, spin, workers)
                 rates.append(rate)
                 stages = {k: stages.get(k, []) + v for k, v in part.items()}
