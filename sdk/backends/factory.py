@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from mutualsense.backends.base import Backend
 from mutualsense.bundle import Bundle
@@ -15,7 +16,7 @@ _ORT, _TENSORRT = ("ort", "onnxruntime"), ("tensorrt", "trt")
 BACKEND_NAMES = _ORT + _TENSORRT
 
 
-def backend_class(kind: str) -> type:
+def backend_class(kind: str) -> type[Any]:
     """The class behind ``kind`` (its ``name`` and whether its calls may run at once, ``concurrent``), without
     opening anything: neither ONNX Runtime nor TensorRT is imported until a backend is entered.
 
